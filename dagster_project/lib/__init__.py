@@ -1,0 +1,1 @@
+"""Shared building blocks of the Dagster side: resources and the dbt translator."""

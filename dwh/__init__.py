@@ -1,0 +1,1 @@
+"""The warehouse's own core: paths, configuration and the embedded PostgreSQL."""

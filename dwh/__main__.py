@@ -1,0 +1,5 @@
+import sys
+
+from dwh.cli import main
+
+sys.exit(main())

@@ -1,0 +1,55 @@
+"""Running one connection's extraction: the lock, the report, the failure that stays in its lane.
+
+Each source package exposes ``ENTITIES`` (the raw tables it lands) and
+``extract(source, conn, mode, report)``. ``run_connection`` wraps it: it takes the
+connection's advisory lock, catches what a user can fix (a dead credential, an API that keeps
+failing) into ``report.error`` with a message naming the connection, and records the run in
+``ops.extract_runs``. One connection failing never stops the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from types import ModuleType
+from typing import Any
+
+import psycopg
+
+from extractors.common.errors import ExtractError
+from extractors.common.run import Mode, RunReport
+from extractors.common.state import connection_lock
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PACKAGES = {
+    "amocrm": "extractors.amocrm",
+    "bitrix24": "extractors.bitrix24",
+    "onec": "extractors.onec",
+}
+
+
+def source_module(system: str) -> ModuleType:
+    if system not in SYSTEM_PACKAGES:
+        raise KeyError(f"no extractor for connections of type {system!r}")
+    return importlib.import_module(SYSTEM_PACKAGES[system])
+
+
+def run_connection(source: Any, conn: psycopg.Connection, mode: Mode) -> RunReport:
+    """Extract one connection. ``conn`` must not be in autocommit mode: the extractor commits
+    each page with the cursor that covers it."""
+    report = RunReport(connection=source.name, system=source.type, mode=mode)
+    module = source_module(source.type)
+    try:
+        with connection_lock(conn, source.name):
+            module.extract(source, conn, mode, report)
+    except ExtractError as exc:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        report.error = str(exc)
+        log.error("%s", exc)
+    finally:
+        report.finished = report.finished or time.monotonic()
+    report.record(conn)
+    return report
