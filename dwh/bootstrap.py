@@ -41,6 +41,7 @@ create table if not exists ops.oauth_tokens (
     access_token text,
     refresh_token text not null,
     expires_at timestamptz,
+    seeded_from text,
     updated_at timestamptz not null default now()
 );
 """

@@ -1,8 +1,9 @@
 """A client-side rate limiter sized to an API's published limit.
 
 A token bucket: ``burst`` requests may go at once, then ``rate`` per second. amoCRM is
-``TokenBucketLimiter(rate=7, burst=7)`` (7 per second, never more in any second);
-Bitrix24's leaky bucket is ``rate=2, burst=50``. The clock and the sleep are injectable so a
+``TokenBucketLimiter(rate=7, burst=1)``: evenly spaced, so never more than 7 in any one-second
+window (a burst of 7 would allow up to 13 in a window straddling the refill); Bitrix24's leaky
+bucket is ``rate=2, burst=50``, exactly the server's own bucket. The clock and the sleep are injectable so a
 benchmark can compress time, as long as the limiter and the server share the clock.
 """
 

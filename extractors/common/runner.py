@@ -37,16 +37,19 @@ def source_module(system: str) -> ModuleType:
 
 
 def run_connection(source: Any, conn: psycopg.Connection, mode: Mode) -> RunReport:
-    """Extract one connection. ``conn`` must not be in autocommit mode: the extractor commits
-    each page with the cursor that covers it."""
+    """Extract one connection. ``conn`` is in autocommit mode: the extractor opens one
+    transaction per page (``with conn.transaction():``) holding the records and the cursor
+    that covers them, and the advisory lock lives for the session."""
+    if not conn.autocommit:
+        raise ValueError(
+            "run_connection needs an autocommit connection: each page commits its own transaction"
+        )
     report = RunReport(connection=source.name, system=source.type, mode=mode)
     module = source_module(source.type)
     try:
         with connection_lock(conn, source.name):
             module.extract(source, conn, mode, report)
     except ExtractError as exc:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
         report.error = str(exc)
         log.error("%s", exc)
     finally:

@@ -94,6 +94,7 @@ def build_extract_asset(system: str) -> dg.AssetsDefinition:
         sources = company_config.load().sources.by_type(system)
         reports = []
         with warehouse.connect() as conn:
+            conn.autocommit = True
             for source in sources:
                 report = run_connection(source, conn, mode)
                 reports.append(report)
