@@ -5,11 +5,13 @@ import dagster as dg
 from dagster_project.defs.config import assets as config_assets
 from dagster_project.defs.dbt import assets as dbt_assets
 from dagster_project.defs.extract import assets as extract_assets
+from dagster_project.defs.extract import schedules as extract_schedules
 from dagster_project.lib.resources import CompanyConfigResource, WarehouseResource
 
 defs = dg.Definitions.merge(
     config_assets.defs,
     extract_assets.defs,
+    extract_schedules.defs,
     dbt_assets.defs,
     dg.Definitions(resources={"warehouse": WarehouseResource(), "company_config": CompanyConfigResource()}),
 )

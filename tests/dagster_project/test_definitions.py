@@ -70,3 +70,12 @@ def test_dbt_tests_surface_as_asset_checks(defs: dg.Definitions) -> None:
     graph = asset_graph(defs)
     checks = {c.name for c in graph.asset_check_keys}
     assert any(name.startswith("unique_stg_config__stages") for name in checks), sorted(checks)[:10]
+
+
+def test_extraction_schedules_exist_and_are_off_by_default(defs: dg.Definitions) -> None:
+    schedules = {s.name: s for s in defs.schedules}  # type: ignore[union-attr]
+    assert set(schedules) == {"hourly_refresh", "nightly_reconciliation"}
+    for schedule in schedules.values():
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    reconcile = defs.resolve_job_def("warehouse_reconcile")
+    assert reconcile.run_config["ops"]["extract_amocrm"]["config"]["mode"] == "full"  # type: ignore[index]
