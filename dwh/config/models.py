@@ -288,6 +288,7 @@ class EmailChannel(Strict):
     password: SecretRef | None = None
     sender: str
     timeout_seconds: float = 30
+    ca_file: str | None = None  # a private CA for the SMTP server's certificate
 
 
 class TelegramChannel(Strict):
