@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from dagster_project.defs.alerts import assets as alert_assets
+from dagster_project.defs.alerts import sensors as alert_sensors
 from dagster_project.defs.config import assets as config_assets
 from dagster_project.defs.dbt import assets as dbt_assets
 from dagster_project.defs.extract import assets as extract_assets
@@ -10,6 +12,8 @@ from dagster_project.lib.resources import CompanyConfigResource, WarehouseResour
 
 defs = dg.Definitions.merge(
     config_assets.defs,
+    alert_assets.defs,
+    alert_sensors.defs,
     extract_assets.defs,
     extract_schedules.defs,
     dbt_assets.defs,

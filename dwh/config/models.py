@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dwh.config.secrets import SecretRef
+from dwh.cron import CronError
+from dwh.cron import parse as parse_cron
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 
@@ -332,8 +334,12 @@ class AlertsConfig(Strict):
                     f"recipients.{name}.telegram_chat_ids needs channels.telegram to be configured"
                 )
         for kind, cron in self.schedule.items():
-            if len(cron.split()) != 5:
-                raise ValueError(f"schedule.{kind}: a five-field cron expression, found {cron!r}")
+            try:
+                parse_cron(cron)
+            except CronError as exc:
+                raise ValueError(
+                    f"schedule.{kind}: a five-field cron expression, found {cron!r} ({exc})"
+                ) from None
         return self
 
 

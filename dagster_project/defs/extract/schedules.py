@@ -17,16 +17,19 @@ def _mode_config(mode: str) -> dg.RunConfig:
     return dg.RunConfig(ops={f"extract_{system}": {"config": {"mode": mode}} for system in ENTITIES})
 
 
+# deliveries (digest, reports) go out on their own schedules, not with every refresh
+PIPELINE = dg.AssetSelection.all() - dg.AssetSelection.groups("delivery")
+
 refresh_job = dg.define_asset_job(
     "warehouse_refresh",
-    selection=dg.AssetSelection.all(),
+    selection=PIPELINE,
     config=_mode_config("incremental"),
-    description="Incremental extraction of every connection, then every model, check and delivery downstream.",
+    description="Incremental extraction of every connection, then every model and check downstream.",
 )
 
 reconcile_job = dg.define_asset_job(
     "warehouse_reconcile",
-    selection=dg.AssetSelection.all(),
+    selection=PIPELINE,
     config=_mode_config("full"),
     description="Full extraction of every connection (marks records deleted at the source), then everything downstream.",
 )
