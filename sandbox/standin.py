@@ -2,8 +2,8 @@
 and a log of the requests it saw (so tests can measure the rate a client kept to).
 
 A stand-in subclasses ``StandIn`` and implements ``handle``; it never imports anything
-from ``extractors/``. Rate limits are the stand-in's own business (each API limits
-differently) and are built from ``sandbox.limits``.
+from ``extractors/``. Rate limits are each stand-in's own business (each API limits
+differently); ``TokenBucket`` below is the shared building block.
 """
 
 from __future__ import annotations

@@ -40,8 +40,9 @@ class RequestStats:
 class ApiError(ExtractError):
     """The API answered with an error that retrying will not fix."""
 
-    def __init__(self, connection: str, status: int, detail: str):
+    def __init__(self, connection: str, status: int, detail: str, body: str = ""):
         self.status = status
+        self.body = body  # the whole error body, for an API-specific message (1C's odata.error)
         super().__init__(connection, f"HTTP {status}: {detail}")
 
 
@@ -77,6 +78,9 @@ class ApiClient:
         self._http = httpx.Client(timeout=timeout, headers=headers or {}, auth=auth, follow_redirects=False)
         self.on_unauthorized: Callable[[], None] | None = None
         self.auth_headers: Callable[[], dict[str, str]] = dict
+        # (status, body) of a retryable answer -> the least seconds to wait before the retry,
+        # for limits whose reset the API announces elsewhere (Bitrix24's operating_reset_at)
+        self.retry_delay: Callable[[int, str], float | None] | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -87,11 +91,12 @@ class ApiClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _backoff(self, attempt: int, retry_after: str | None) -> None:
+    def _backoff(self, attempt: int, retry_after: str | None, at_least: float = 0.0) -> None:
         delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         delay = delay / 2 + self._random.uniform(0, delay / 2)  # jitter
         if retry_after and retry_after.isdigit():
             delay = max(delay, float(retry_after))
+        delay = max(delay, at_least)
         self.stats.waited_seconds += delay
         self.sleep(delay)
 
@@ -141,10 +146,13 @@ class ApiClient:
                 if status in (429, 503):
                     self.limiter.drain()
                 last_problem = f"HTTP {status} on {method} {_redact(url)}: {_short(raw.text)}"
-                self._retry(attempt, raw.headers.get("Retry-After"))
+                hint = self.retry_delay(status, raw.text) if self.retry_delay else None
+                self._retry(attempt, raw.headers.get("Retry-After"), hint or 0.0)
                 continue
             if status >= 400:
-                raise ApiError(self.connection, status, f"{method} {_redact(url)}: {_short(raw.text)}")
+                raise ApiError(
+                    self.connection, status, f"{method} {_redact(url)}: {_short(raw.text)}", body=raw.text
+                )
             text = raw.text
             if not text.strip():
                 if not allow_empty and status != 204:
@@ -169,10 +177,10 @@ class ApiClient:
             self.connection, f"gave up after {self.max_attempts} attempts; last: {last_problem}"
         )
 
-    def _retry(self, attempt: int, retry_after: str | None) -> None:
+    def _retry(self, attempt: int, retry_after: str | None, at_least: float = 0.0) -> None:
         if attempt < self.max_attempts:
             self.stats.retries += 1
-            self._backoff(attempt, retry_after)
+            self._backoff(attempt, retry_after, at_least)
 
 
 def _short(text: str, limit: int = 200) -> str:
