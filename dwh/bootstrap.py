@@ -44,6 +44,7 @@ create table if not exists ops.oauth_tokens (
     seeded_from text,
     updated_at timestamptz not null default now()
 );
+alter table ops.oauth_tokens add column if not exists seeded_from text;
 """
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from extractors.common.errors import CredentialError, ExtractError, RetriesExhausted
-from extractors.common.ratelimit import TokenBucketLimiter
+from extractors.common.ratelimit import Limiter
 
 RETRY_STATUSES = {429, 500, 502, 503, 504, 520, 521, 522, 524}
 
@@ -58,7 +58,7 @@ class ApiClient:
     def __init__(
         self,
         connection: str,
-        limiter: TokenBucketLimiter,
+        limiter: Limiter,
         timeout: float = 60.0,
         max_attempts: int = 8,
         backoff_base: float = 0.5,
@@ -127,9 +127,11 @@ class ApiClient:
                     headers={**self.auth_headers(), **(headers or {})},
                 )  # fmt: skip
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                self.limiter.done()
                 last_problem = f"{type(exc).__name__} on {method} {_redact(url)}"
                 self._retry(attempt, None)
                 continue
+            self.limiter.done()
             status = raw.status_code
             self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
             if status == 401:

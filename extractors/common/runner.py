@@ -27,6 +27,8 @@ SYSTEM_PACKAGES = {
     "amocrm": "extractors.amocrm",
     "bitrix24": "extractors.bitrix24",
     "onec": "extractors.onec",
+    "creatio": "extractors.creatio",
+    "megaplan": "extractors.megaplan",
 }
 
 

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-System = Literal["amocrm", "bitrix24", "onec"]
+System = Literal["amocrm", "bitrix24", "onec", "megaplan", "creatio", "rosbiznessoft", "file"]
 DealStatus = Literal["open", "won", "lost"]
 StageKind = Literal["process", "conditional_refusal", "won", "lost"]
 
