@@ -6,6 +6,8 @@ from dagster_project.defs.alerts import assets as alert_assets
 from dagster_project.defs.alerts import sensors as alert_sensors
 from dagster_project.defs.config import assets as config_assets
 from dagster_project.defs.dbt import assets as dbt_assets
+from dagster_project.defs.delivery import assets as delivery_assets
+from dagster_project.defs.delivery import schedules as delivery_schedules
 from dagster_project.defs.extract import assets as extract_assets
 from dagster_project.defs.extract import schedules as extract_schedules
 from dagster_project.lib.resources import CompanyConfigResource, WarehouseResource
@@ -17,5 +19,7 @@ defs = dg.Definitions.merge(
     extract_assets.defs,
     extract_schedules.defs,
     dbt_assets.defs,
+    delivery_assets.defs,
+    delivery_schedules.defs,
     dg.Definitions(resources={"warehouse": WarehouseResource(), "company_config": CompanyConfigResource()}),
 )

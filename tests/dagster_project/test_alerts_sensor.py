@@ -13,12 +13,16 @@ from dagster_project.lib.resources import CompanyConfigResource
 from tests.support import PROJECT_ROOT
 
 
-def config_with_schedule(tmp_path: Path, cron: str) -> Path:
+NEVER = "0 9 31 2 *"  # 31 February
+
+
+def config_with_schedule(tmp_path: Path, digest: str, weekly: str = NEVER) -> Path:
     directory = tmp_path / "config"
     shutil.copytree(PROJECT_ROOT / "config", directory)
     alerts = directory / "alerts.yaml"
     text = alerts.read_text(encoding="utf-8")
-    alerts.write_text(text.replace('lost_deal_issues_digest: "0 9 * * 1-5"', f'lost_deal_issues_digest: "{cron}"'),
+    text = text.replace('lost_deal_issues_digest: "0 9 * * 1-5"', f'lost_deal_issues_digest: "{digest}"')
+    alerts.write_text(text.replace('weekly_funnel_report: "0 9 * * 1"', f'weekly_funnel_report: "{weekly}"'),
                       encoding="utf-8")  # fmt: skip
     return directory
 
@@ -41,6 +45,15 @@ def test_a_cron_that_fired_since_the_last_tick_requests_the_digest(tmp_path: Pat
 
 
 def test_a_cron_that_did_not_fire_requests_nothing(tmp_path: Path, demo_env) -> None:
-    directory = config_with_schedule(tmp_path, "0 9 31 2 *")  # never: 31 February
+    directory = config_with_schedule(tmp_path, NEVER)
     requests, _ = tick(directory, (datetime.now(UTC) - timedelta(days=2)).isoformat())
     assert requests == []
+
+
+def test_the_weekly_cron_sends_the_weekly_report(tmp_path: Path, demo_env) -> None:
+    directory = config_with_schedule(tmp_path, NEVER, weekly="* * * * *")
+    requests, _ = tick(directory, (datetime.now(UTC) - timedelta(minutes=5)).isoformat())
+    [request] = requests
+    assert request.job_name == "weekly_delivery"
+    config = request.run_config["ops"]["weekly_funnel_report"]["config"]
+    assert config["send"] is True and config["as_of"] == request.run_key.split(":", 1)[1][:10]

@@ -1,0 +1,1 @@
+"""Delivery: the Excel report and the weekly funnel report, built from the marts."""
