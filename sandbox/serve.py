@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from sandbox.mailbox import Mailbox
 from sandbox.standin import Faults, StandIn
-from sandbox.world.demo_config import ONEC_PUBLICATION, write_demo_config
+from sandbox.telegram import TelegramStandIn
+from sandbox.world.demo_config import DEFAULT_SMTP_PORT, ONEC_PUBLICATION, write_demo_config
 from sandbox.world.generate import generate
 from sandbox.world.model import World
 from sandbox.world.truth import write_truth
@@ -150,6 +152,7 @@ def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous_handlers[signum] = signal.signal(signum, lambda *_: stop.set())
     sandbox: Sandbox | None = None
+    alert_services: list[Any] = []
     try:
         started = time.perf_counter()
         world = generate(seed, deals)
@@ -157,10 +160,19 @@ def serve(
         sandbox = start_sandbox(world, parse_faults(faults, seed, [s.name for s in world.sources]), base_port)
         amo = next((s for s in sandbox.standins.values() if hasattr(s, "redirect_uri")), None)
         extra: dict[str, Any] = {"redirect_uri": amo.redirect_uri} if amo is not None else {}  # type: ignore[attr-defined]
-        if smtp_port is not None:
-            extra["smtp_port"] = smtp_port
+        # where the alerts go: a mail server keeping .eml files, and a Telegram Bot API stand-in
+        mailbox = Mailbox(
+            config.resolve().parent / "mailbox",
+            smtp_port if smtp_port is not None else (DEFAULT_SMTP_PORT if base_port else 0),
+        )
+        extra["smtp_port"] = mailbox.start()
+        telegram = TelegramStandIn(transcript_file=config.resolve().parent / "telegram-transcript.txt")
+        telegram.start(port=extra["smtp_port"] + 1 if base_port else 0)
+        extra["telegram_api_url"] = telegram.url
+        alert_services = [mailbox, telegram]
         env_path = Path(env_file) if env_file is not None else config / "sandbox.env"
-        files = write_demo_config(world, sandbox.urls, config, sandbox.env, env_path=env_path, **extra)
+        files = write_demo_config(world, sandbox.urls, config, {**sandbox.env, **telegram.credentials()},
+                                  env_path=env_path, **extra)  # fmt: skip
         write_truth(world, truth)
         _report(out, world, sandbox, took, files, truth)
         ready = {
@@ -179,10 +191,15 @@ def serve(
         while not stop.wait(0.5):
             pass
         print("sandbox: stopping", file=out, flush=True)
+        (config.resolve().parent / "telegram-transcript.txt").write_text(
+            telegram.transcript(), encoding="utf-8"
+        )
         return 0
     finally:
         if sandbox is not None:
             sandbox.stop()
+        for service in alert_services:
+            service.stop()
         ready_path.unlink(missing_ok=True)
         pid_path.unlink(missing_ok=True)
         for signum, handler in previous_handlers.items():

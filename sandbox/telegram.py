@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
 
 from sandbox.standin import Request, Response, StandIn
 
@@ -62,10 +63,13 @@ def parse_html(text: str) -> tuple[str | None, str]:
 class TelegramStandIn(StandIn):
     name = "telegram"
 
-    def __init__(self, token: str = "123456:sandbox-bot-token", **kwargs):
+    def __init__(
+        self, token: str = "123456:sandbox-bot-token", transcript_file: Path | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.token = token
         self.messages: list[Message] = []
+        self.transcript_file = transcript_file  # every message is appended here as it arrives
 
     def credentials(self) -> dict[str, str]:
         return {"TELEGRAM_BOT_TOKEN": self.token}
@@ -103,6 +107,10 @@ class TelegramStandIn(StandIn):
         with self.lock:
             message = Message(len(self.messages) + 1, chat_id, text)
             self.messages.append(message)
+            if self.transcript_file is not None:
+                self.transcript_file.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.transcript_file, "a", encoding="utf-8") as out:
+                    out.write(self._entry(message) + "\n\n")
         return Response.json(200, {"ok": True, "result": {
             "message_id": message.message_id, "date": int(time.time()),
             "chat": {"id": int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id, "type": "group"},

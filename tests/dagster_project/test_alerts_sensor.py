@@ -21,8 +21,8 @@ def config_with_schedule(tmp_path: Path, digest: str, weekly: str = NEVER) -> Pa
     shutil.copytree(PROJECT_ROOT / "config", directory)
     alerts = directory / "alerts.yaml"
     text = alerts.read_text(encoding="utf-8")
-    text = text.replace('lost_deal_issues_digest: "0 9 * * 1-5"', f'lost_deal_issues_digest: "{digest}"')
-    alerts.write_text(text.replace('weekly_funnel_report: "0 9 * * 1"', f'weekly_funnel_report: "{weekly}"'),
+    text = text.replace("lost_deal_issues_digest: 0 9 * * 1-5", f'lost_deal_issues_digest: "{digest}"')
+    alerts.write_text(text.replace("weekly_funnel_report: 0 9 * * 1", f'weekly_funnel_report: "{weekly}"'),
                       encoding="utf-8")  # fmt: skip
     return directory
 

@@ -60,7 +60,7 @@ BROKEN = {
         ["sources.yaml", "unique connection names", "'amo_retail' twice"],
     ),
     "missing key": (
-        "sources.yaml", "    portal_url: http://127.0.0.1:18082\n", "",
+        "sources.yaml", "  portal_url: http://127.0.0.1:18082\n", "",
         ["sources.yaml", "sources[1].portal_url", "missing"],
     ),
     "wrong type": (
@@ -72,7 +72,7 @@ BROKEN = {
         ["sources.yaml", "sources[2].password", "${ENV_VAR} reference", "literal"],
     ),
     "unknown canonical stage in a mapping": (
-        "funnel.yaml", "  erp:\n    stages: {}", "  erp:\n    stages: {Презентация: demo}",
+        "funnel.yaml", "      Презентация: proposal", "      Презентация: demo",
         ["funnel.yaml", "sources.erp.stages['Презентация']", "new, contact, proposal, contract, paid", "'demo'"],
     ),
     "unset environment variable": (

@@ -1,0 +1,40 @@
+"""A loopback SMTP server that keeps every message it receives as a .eml file: the demo's
+stand-in for the company's mail server, so the digest and the reports are really sent."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from sandbox.standin import LOOPBACK
+
+
+class _Keeper:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.count += 1
+        subject = re.search(rb"^Subject: (.*)$", envelope.content, re.MULTILINE)
+        slug = (
+            re.sub(r"[^\w]+", "-", subject.group(1).decode(errors="replace"))[:40] if subject else "message"
+        )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{self.count:04d}-{slug.strip('-') or 'message'}.eml").write_bytes(envelope.content)
+        return "250 OK"
+
+
+class Mailbox:
+    def __init__(self, folder: Path, port: int = 0):
+        self.keeper = _Keeper(folder)
+        self.controller = Controller(self.keeper, hostname=LOOPBACK, port=port)
+
+    def start(self) -> int:
+        self.controller.start()
+        return self.controller.server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        self.controller.stop()
