@@ -178,11 +178,8 @@ def main() -> None:
         }
         env.setdefault("DAGSTER_HOME", str(data_dir() / "dagster"))
         Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-        with connect(tgt, autocommit=True) as conn:
-            # the sandbox is a new CRM each time it starts: its OAuth grant starts anew too
-            conn.execute(
-                "delete from ops.oauth_tokens where connection_name = any(%s)", (list(sandbox["urls"]),)
-            )
+        # the sandbox's world ends on WORLD_NOW: the reports are as of the day after
+        env.setdefault("DWH_REPORT_AS_OF", (WORLD_NOW.date() + timedelta(days=1)).isoformat())
         materialize_everything(env)
         print_results()
         print_where(sandbox)
