@@ -10,6 +10,8 @@ from dagster_project.defs.delivery import assets as delivery_assets
 from dagster_project.defs.delivery import schedules as delivery_schedules
 from dagster_project.defs.extract import assets as extract_assets
 from dagster_project.defs.extract import schedules as extract_schedules
+from dagster_project.defs.quality import checks as quality_checks
+from dagster_project.defs.quality import sensors as quality_sensors
 from dagster_project.lib.resources import CompanyConfigResource, WarehouseResource
 
 defs = dg.Definitions.merge(
@@ -21,5 +23,7 @@ defs = dg.Definitions.merge(
     dbt_assets.defs,
     delivery_assets.defs,
     delivery_schedules.defs,
+    quality_checks.defs,
+    quality_sensors.defs,
     dg.Definitions(resources={"warehouse": WarehouseResource(), "company_config": CompanyConfigResource()}),
 )
