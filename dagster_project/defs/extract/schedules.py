@@ -13,7 +13,7 @@ import dagster as dg
 from dagster_project.defs.extract.assets import ENTITIES
 
 
-def _mode_config(mode: str) -> dg.RunConfig:
+def mode_config(mode: str) -> dg.RunConfig:
     return dg.RunConfig(ops={f"extract_{system}": {"config": {"mode": mode}} for system in ENTITIES})
 
 
@@ -23,14 +23,14 @@ PIPELINE = dg.AssetSelection.all() - dg.AssetSelection.groups("delivery")
 refresh_job = dg.define_asset_job(
     "warehouse_refresh",
     selection=PIPELINE,
-    config=_mode_config("incremental"),
+    config=mode_config("incremental"),
     description="Incremental extraction of every connection, then every model and check downstream.",
 )
 
 reconcile_job = dg.define_asset_job(
     "warehouse_reconcile",
     selection=PIPELINE,
-    config=_mode_config("full"),
+    config=mode_config("full"),
     description="Full extraction of every connection (marks records deleted at the source), then everything downstream.",
 )
 
