@@ -49,6 +49,7 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    cookies: list[str] = field(default_factory=list)  # one Set-Cookie header each
 
     @classmethod
     def json(cls, status: int, payload: Any, content_type: str = "application/json") -> Response:
@@ -215,6 +216,8 @@ class StandIn:
         h.send_header("Content-Length", str(len(response.body)))
         for k, v in response.headers.items():
             h.send_header(k, v)
+        for cookie in response.cookies:
+            h.send_header("Set-Cookie", cookie)
         h.end_headers()
         if response.body:
             h.wfile.write(response.body)

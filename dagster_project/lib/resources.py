@@ -11,16 +11,19 @@ import psycopg
 from dwh import warehouse
 from dwh.bootstrap import bootstrap
 from dwh.config import Config, load_config
+from extractors.common.runner import ensure_raw_tables
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The warehouse: ``DWH_DATABASE_URL`` if set, else the embedded PostgreSQL (started on
-    first use). Schemas and the BI role are ensured once per process."""
+    first use). Schemas, the BI role and every raw table are ensured once per process."""
 
     def target(self) -> warehouse.Target:
         tgt = warehouse.target()
         if tgt.describe() not in _BOOTSTRAPPED:
             bootstrap(tgt)
+            with warehouse.connect(tgt, autocommit=True) as conn:
+                ensure_raw_tables(conn)
             _BOOTSTRAPPED.add(tgt.describe())
         return tgt
 

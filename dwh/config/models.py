@@ -34,6 +34,10 @@ def _check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _check_optional_http_url(value: str | None) -> str | None:
+    return None if value is None else _check_http_url(value)
+
+
 # -- sources.yaml ----------------------------------------------------------------------------
 class SourceBase(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -94,65 +98,290 @@ class OneCSource(SourceBase):
 
 
 class MegaplanAuth(Strict):
+    """An application's token (static Bearer), or an employee's login for the password grant."""
+
     app_token: SecretRef | None = None
     username: SecretRef | None = None
     password: SecretRef | None = None
 
     @model_validator(mode="after")
     def _one_scheme(self) -> MegaplanAuth:
-        if (self.app_token is None) == (self.username is None or self.password is None):
-            raise ValueError("either app_token, or username and password")
+        given = [k for k in ("app_token", "username", "password") if getattr(self, k) is not None]
+        if self.app_token is not None and len(given) > 1:
+            raise ValueError(f"either app_token, or username and password, found {' and '.join(given)}")
+        if self.app_token is None and len(given) < 2:
+            raise ValueError(
+                f"app_token, or both username and password, found {' and '.join(given) or 'none of them'}"
+            )
         return self
 
 
 class MegaplanSource(SourceBase):
     type: Literal["megaplan"]
-    base_url: str
+    base_url: str  # the account's address (https://firma.megaplan.ru) or a boxed install's host
     auth: MegaplanAuth
+    # Megaplan publishes no rate limit: a modest pace by default
+    requests_per_second: float = Field(5.0, gt=0, le=50.0)
+    page_size: int = Field(100, ge=1, le=100)  # 100 is the API's documented default page
+    # the custom deal fields to land (API names or titles); default: every one /deal/extraFields lists
+    custom_fields: list[str] | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _account_root(cls, value: str) -> str:
+        if value.rstrip("/").endswith("/api/v3"):
+            raise ValueError(
+                f"the account's address without /api/v3 (https://firma.megaplan.ru), found {value!r}"
+            )
+        return value
 
 
 class CreatioSource(SourceBase):
+    """A Creatio site over OData 4: cookie login (username and password) or OAuth 2.0 client
+    credentials from the site's Identity Service (client_id, client_secret, identity_url)."""
+
     type: Literal["creatio"]
-    base_url: str
+    base_url: str  # the site's root, e.g. https://firma.creatio.com
+    odata_root: Literal["/0/odata", "/odata"] = "/0/odata"  # .NET Framework sites; /odata on .NET Core
     username: SecretRef | None = None
     password: SecretRef | None = None
     client_id: SecretRef | None = None
     client_secret: SecretRef | None = None
+    # the Identity Service's root: tokens come from <identity_url>/connect/token
     identity_url: str | None = None
+    page_size: int = Field(1000, ge=1, le=20_000)  # rows per request; at most the site's MaxEntityRowCount
+    requests_per_second: float = Field(5.0, gt=0, le=50.0)  # Creatio publishes no limit: a modest pace
+
+    _check_identity_url = field_validator("identity_url")(_check_optional_http_url)
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> CreatioSource:
+        cookie = {"username": self.username, "password": self.password}
+        oauth = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "identity_url": self.identity_url,
+        }
+        cookie_keys = [k for k, v in cookie.items() if v is not None]
+        oauth_keys = [k for k, v in oauth.items() if v is not None]
+        if cookie_keys and oauth_keys:
+            raise ValueError(
+                "either username and password (cookie login) or client_id, client_secret and identity_url "
+                f"(OAuth client credentials), not both: found {', '.join(cookie_keys + oauth_keys)}"
+            )
+        if cookie_keys and len(cookie_keys) < len(cookie):
+            missing = [k for k in cookie if k not in cookie_keys]
+            raise ValueError(f"username and password together for the cookie login, found no {missing[0]}")
+        if oauth_keys and len(oauth_keys) < len(oauth):
+            missing = [k for k in oauth if k not in oauth_keys]
+            raise ValueError(
+                f"client_id, client_secret and identity_url together for OAuth client credentials, "
+                f"found no {', '.join(missing)}"
+            )
+        if not cookie_keys and not oauth_keys:
+            raise ValueError(
+                "username and password (cookie login), or client_id, client_secret and identity_url"
+            )
+        return self
+
+
+# RosBiznesSoft CRM: every object and field name is the installation's own (its «Конфигурация»).
+# meaning -> the name used when sources.yaml does not say otherwise; "" in sources.yaml says the
+# installation has no such object or field.
+RBS_OBJECTS: dict[str, str] = {
+    "deals": "documents.deals",
+    "pipelines": "references.deal_types",
+    "stages": "references.deal_stages",
+    "loss_reasons": "references.deal_loss_reasons",
+    "stage_history": "documents.deal_stage_history",
+    "comments": "documents.deal_comments",
+    "users": "references.users",
+    "companies": "references.companies",
+    "company_details": "references.companies_details",
+}
+RBS_REQUIRED_OBJECTS = ("deals", "stages", "users", "companies")
+RBS_FIELDS: dict[str, str] = {
+    "id": "id",
+    "visible": "visible",  # 0: deleted (moved to the bin); the record stays readable
+    "deal_number": "number",
+    "deal_name": "name",
+    "deal_created": "date",
+    "deal_modified": "date_modify",
+    "deal_closed": "date_close",
+    "deal_pipeline": "type",
+    "deal_stage": "status",
+    "deal_responsible": "responsible",
+    "deal_company": "owner",
+    "deal_amount": "sum",
+    "deal_currency": "currency",
+    "deal_loss_reason": "reason",
+    "deal_comment": "description",
+    "pipeline_name": "name",
+    "stage_name": "name",
+    "stage_pipeline": "owner",
+    "stage_sort": "sort",
+    "stage_result": "result",
+    "loss_reason_name": "name",
+    "history_deal": "owner",
+    "history_stage": "status",
+    "history_date": "date",
+    "history_user": "responsible",
+    "comment_deal": "owner",
+    "comment_text": "text",
+    "comment_date": "date",
+    "comment_author": "author",
+    "user_name": "name",
+    "user_email": "email",
+    "user_active": "active",
+    "company_name": "name",
+    "company_created": "date",
+    "company_modified": "date_modify",
+    "company_manager": "manager",
+    "details_company": "owner",
+    "details_name": "name",
+    "details_inn": "inn",
+    "details_modified": "date_modify",
+}
+RBS_REQUIRED_FIELDS = (
+    "id", "deal_created", "deal_modified", "deal_stage", "deal_responsible", "stage_name", "stage_result",
+    "history_deal", "history_stage", "history_date", "comment_deal", "comment_text", "comment_date",
+    "user_name", "company_name", "details_company", "details_inn",
+)  # fmt: skip
+DealStatus = Literal["open", "won", "lost"]
+
+
+def _rbs_names(
+    kind: str, given: dict[str, str], known: dict[str, str], required: tuple[str, ...]
+) -> dict[str, str]:
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"{kind} meanings among {', '.join(known)}, found {', '.join(unknown)}")
+    blank = sorted(k for k in required if k in given and not given[k].strip())
+    if blank:
+        raise ValueError(
+            f"a name for {', '.join(blank)} (the extractor cannot work without it), found an empty one"
+        )
+    return {k: v.strip() for k, v in given.items()}
 
 
 class RosBiznesSoftSource(SourceBase):
+    """A RosBiznesSoft CRM (RBS360) installation over its XML API (``<base_url>/api/xml/``).
+
+    ``objects`` and ``fields`` name the installation's structures and fields by meaning; what
+    is not given takes the name in ``RBS_OBJECTS`` / ``RBS_FIELDS``. ``stage_results`` reads
+    the stage's result enumeration (its numeric values differ per installation)."""
+
     type: Literal["rosbiznessoft"]
-    base_url: str
+    base_url: str  # the system's address: https://client.rbs360.ru or an own install's
     username: SecretRef
     password: SecretRef
     objects: dict[str, str] = Field(default_factory=dict)  # meaning -> the installation's object name
     fields: dict[str, str] = Field(default_factory=dict)  # meaning -> the installation's field name
+    stage_results: dict[str, DealStatus] = Field(
+        default_factory=lambda: {"1": "open", "2": "won", "3": "lost"}
+    )
+    timezone: str = "Europe/Moscow"  # its dates carry no zone
+    page_size: int = Field(100, ge=1, le=1000)  # rows per list action (limit/number)
+    # the API publishes no limit and serves requests one after another: a modest pace
+    requests_per_second: float = Field(3.0, gt=0, le=20.0)
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("objects")
+    @classmethod
+    def _known_objects(cls, objects: dict[str, str]) -> dict[str, str]:
+        return _rbs_names("object", objects, RBS_OBJECTS, RBS_REQUIRED_OBJECTS)
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, fields: dict[str, str]) -> dict[str, str]:
+        return _rbs_names("field", fields, RBS_FIELDS, RBS_REQUIRED_FIELDS)
+
+    @field_validator("base_url")
+    @classmethod
+    def _system_address(cls, value: str) -> str:
+        if value.rstrip("/").endswith("/api/xml"):
+            raise ValueError(
+                f"the system's address without /api/xml (https://firma.rbs360.ru), found {value!r}"
+            )
+        return value
+
+    def object_name(self, meaning: str) -> str:
+        """The installation's structure for ``meaning`` ("" when it has none)."""
+        return self.objects.get(meaning, RBS_OBJECTS[meaning])
+
+    def field_name(self, meaning: str) -> str:
+        """The installation's field for ``meaning`` ("" when it has none)."""
+        return self.fields.get(meaning, RBS_FIELDS[meaning])
 
 
 FILE_COLUMNS = (
     "deal_id", "pipeline", "stage", "manager", "amount", "currency", "created_at", "closed_at",
     "status", "loss_reason", "comment", "customer_name", "customer_inn",
 )  # fmt: skip
+FILE_HISTORY_COLUMNS = ("deal_id", "stage", "changed_at", "pipeline", "manager")
+FILE_HISTORY_REQUIRED = ("deal_id", "stage", "changed_at")
+
+
+def _column_map(columns: dict[str, str], known: tuple[str, ...], required: tuple[str, ...]) -> dict[str, str]:
+    unknown = sorted(set(columns) - set(known))
+    if unknown:
+        raise ValueError(f"column meanings among {', '.join(known)}, found {', '.join(unknown)}")
+    missing = [k for k in required if k not in columns]
+    if missing:
+        raise ValueError(f"a column for {', '.join(missing)}, found none")
+    blank = sorted(k for k, v in columns.items() if not str(v).strip())
+    if blank:
+        raise ValueError(f"a column name for {', '.join(blank)}, found an empty one")
+    names = [v.strip() for v in columns.values()]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"one meaning per column, found {', '.join(map(repr, repeated))} mapped twice")
+    return {k: v.strip() for k, v in columns.items()}
 
 
 class FileSource(SourceBase):
+    """CSV or XLSX exports of deals (any CRM, or a spreadsheet funnel) read from a folder (every
+    new or changed file once) or one file. ``columns`` maps a meaning onto the export's column."""
+
     type: Literal["file"]
-    path: str
-    encoding: Literal["utf-8", "cp1251", "utf-8-sig"] = "utf-8"
-    delimiter: Literal[";", ",", "\t"] | None = None
-    columns: dict[str, str]
-    history_path: str | None = None
+    path: str  # a folder or one file; relative to the configuration folder when not absolute
+    encoding: Literal["utf-8", "cp1251", "utf-8-sig"] = "utf-8"  # CSV only; a BOM is always skipped
+    delimiter: Literal[";", ",", "\t"] | None = None  # CSV only; None: found from the header
+    columns: dict[str, str]  # meaning -> the export's column name
+    history_path: str | None = None  # a folder or one file of stage changes (optional)
+    history_columns: dict[str, str] = Field(default_factory=dict)
+    sheet: str | None = None  # XLSX: the sheet to read (default: the first)
+    timezone: str = "Europe/Moscow"  # the exports' dates carry no zone
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "RUB"  # when no currency column or an empty cell
+    pipeline_name: str | None = None  # the pipeline of every deal when the export has no pipeline column
+    # more words of the status column, on top of the built-in Russian and English ones
+    status_values: dict[DealStatus, list[str]] = Field(default_factory=dict)
+
+    _tz = field_validator("timezone")(_check_timezone)
 
     @field_validator("columns")
     @classmethod
     def _known_meanings(cls, columns: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(columns) - set(FILE_COLUMNS))
-        if unknown:
-            raise ValueError(f"column meanings among {', '.join(FILE_COLUMNS)}, found {', '.join(unknown)}")
-        if "deal_id" not in columns:
-            raise ValueError("a deal_id column, found none")
-        return columns
+        return _column_map(columns, FILE_COLUMNS, ("deal_id",))
+
+    @field_validator("history_columns")
+    @classmethod
+    def _known_history_meanings(cls, columns: dict[str, str]) -> dict[str, str]:
+        return _column_map(columns, FILE_HISTORY_COLUMNS, ()) if columns else columns
+
+    @model_validator(mode="after")
+    def _history_needs_columns(self) -> FileSource:
+        if self.history_path is not None:
+            missing = [k for k in FILE_HISTORY_REQUIRED if k not in self.history_columns]
+            if missing:
+                raise ValueError(
+                    f"history_columns naming the history file's {', '.join(missing)} column(s) "
+                    "when history_path is set, found none"
+                )
+        elif self.history_columns:
+            raise ValueError("history_path for the history_columns given, found no history_path")
+        return self
 
 
 Source = Annotated[

@@ -111,9 +111,12 @@ class ApiClient:
         headers: dict[str, str] | None = None,
         is_valid: Callable[[Response], str | None] | None = None,
         allow_empty: bool = True,
+        parse: Callable[[str], Any] | None = None,
     ) -> Response:
         """Send with retries. ``is_valid`` may inspect a 200 and return a reason to retry
-        (an API-level rate-limit error inside a 200, for example)."""
+        (an API-level rate-limit error inside a 200, for example). ``parse`` reads the body
+        (default: JSON); an API answering XML passes its own, which raises ``ValueError`` on a
+        body it cannot read, and that body is retried like invalid JSON."""
         refreshed = False
         last_problem = ""
         attempt = 0
@@ -164,9 +167,10 @@ class ApiClient:
                 response = Response(status, raw.headers, None, text)
             else:
                 try:
-                    response = Response(status, raw.headers, json.loads(text), text)
-                except json.JSONDecodeError:
-                    last_problem = f"a body that is not valid JSON on {method} {_redact(url)}: {_short(text)}"
+                    response = Response(status, raw.headers, (parse or json.loads)(text), text)
+                except ValueError:  # json.JSONDecodeError is one
+                    kind = "valid JSON" if parse is None else "readable in the API's format"
+                    last_problem = f"a body that is not {kind} on {method} {_redact(url)}: {_short(text)}"
                     self._retry(attempt, None)
                     continue
             problem = is_valid(response) if is_valid else None

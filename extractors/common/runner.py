@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from extractors.common.errors import ExtractError
+from extractors.common.landing import RawLanding
 from extractors.common.run import Mode, RunReport
 from extractors.common.state import connection_lock
 
@@ -36,6 +37,15 @@ def source_module(system: str) -> ModuleType:
     if system not in SYSTEM_PACKAGES:
         raise KeyError(f"no extractor for connections of type {system!r}")
     return importlib.import_module(SYSTEM_PACKAGES[system])
+
+
+def ensure_raw_tables(conn: psycopg.Connection) -> None:
+    """Every raw table of every system, empty until a connection lands records: the staging
+    models read them whether or not the company uses that system."""
+    for system in SYSTEM_PACKAGES:
+        landing = RawLanding(conn, system, connection_name="")
+        for entity in source_module(system).ENTITIES:
+            landing.ensure(entity)
 
 
 def run_connection(source: Any, conn: psycopg.Connection, mode: Mode) -> RunReport:

@@ -304,9 +304,7 @@ def test_tokens_and_their_errors(world: World) -> None:
             call(standin, "deal", {"limit": 1, "access_token": multipart.json()["access_token"]})
         )  # in the query
 
-        renewed = HTTP.post(
-            url, data={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}
-        )
+        renewed = HTTP.post(url, data={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]})
         assert renewed.status_code == 200 and renewed.json()["refresh_token"] != pair["refresh_token"]
         again = HTTP.post(url, data={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]})
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"  # rotated: used once

@@ -48,9 +48,34 @@ ENTITIES: dict[str, dict[str, str]] = {
         "currencies": "1C currencies.",
         "exchange_rates": "1C exchange rates register.",
     },
+    "creatio": {
+        "opportunities": "Creatio opportunities (deals), custom Usr* columns included; deleted ones marked deleted.",
+        "stage_history": "Creatio OpportunityInStage: the stage rows written on every stage change.",
+        "stages": "Creatio opportunity stages with their End / Successful flags (won, lost).",
+        "close_reasons": "Creatio opportunity close reasons (for wins and losses).",
+        "users": "Creatio system users (SysAdminUnit, type 4), each pointing at its contact.",
+        "contacts": "Creatio contacts: the owners (employees' contacts) and the customers' people.",
+        "accounts": "Creatio accounts: the customers, with their INN.",
+    },
+    "megaplan": {
+        "deals": "Megaplan deals (the collection's fields, custom fields included).",
+        "programs": "Megaplan deal programs (pipelines) with their states in order.",
+        "program_states": "Megaplan program states, typed active / positive (won) / negative (lost).",
+        "status_history": "Megaplan deal status history: the stage changes (id <deal id>|<row id>).",
+        "comments": "Megaplan deal comments (id <deal id>|<comment id>).",
+        "employees": "Megaplan employees: the managers.",
+        "contractor_companies": "Megaplan contractor companies with their payers (where the INN lives).",
+        "deal_fields": "Megaplan custom deal fields, to find the loss-reason field by name or title.",
+    },
 }
 
-SYSTEM_TITLES = {"amocrm": "amoCRM", "bitrix24": "Bitrix24", "onec": "1C"}
+SYSTEM_TITLES = {
+    "amocrm": "amoCRM",
+    "bitrix24": "Bitrix24",
+    "onec": "1C",
+    "creatio": "Creatio",
+    "megaplan": "Megaplan",
+}
 
 
 class ExtractConfig(dg.Config):
