@@ -81,7 +81,18 @@ def ensure_bi_role(conn: psycopg.Connection) -> str:
     return name
 
 
+# one key for every idempotent set-up: processes starting together (Dagster's executor runs
+# steps in parallel) would otherwise race on "create ... if not exists"
+SETUP_LOCK = 7_240_118_503
+
+
+def setup_lock(conn: psycopg.Connection) -> None:
+    """Inside a transaction: wait until no other process is setting the warehouse up."""
+    conn.execute("select pg_advisory_xact_lock(%s)", (SETUP_LOCK,))
+
+
 def bootstrap(tgt: Target | None = None) -> None:
-    with connect(tgt, autocommit=True) as conn:
+    with connect(tgt, autocommit=True) as conn, conn.transaction():
+        setup_lock(conn)
         ensure_schemas(conn)
         ensure_bi_role(conn)

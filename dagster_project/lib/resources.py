@@ -9,7 +9,7 @@ import dagster as dg
 import psycopg
 
 from dwh import warehouse
-from dwh.bootstrap import bootstrap
+from dwh.bootstrap import bootstrap, setup_lock
 from dwh.config import Config, load_config
 from extractors.common.runner import ensure_raw_tables
 
@@ -22,7 +22,8 @@ class WarehouseResource(dg.ConfigurableResource):
         tgt = warehouse.target()
         if tgt.describe() not in _BOOTSTRAPPED:
             bootstrap(tgt)
-            with warehouse.connect(tgt, autocommit=True) as conn:
+            with warehouse.connect(tgt, autocommit=True) as conn, conn.transaction():
+                setup_lock(conn)
                 ensure_raw_tables(conn)
             _BOOTSTRAPPED.add(tgt.describe())
         return tgt

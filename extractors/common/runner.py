@@ -30,6 +30,8 @@ SYSTEM_PACKAGES = {
     "onec": "extractors.onec",
     "creatio": "extractors.creatio",
     "megaplan": "extractors.megaplan",
+    "rosbiznessoft": "extractors.rosbiznessoft",
+    "file": "extractors.file",
 }
 
 
@@ -41,7 +43,8 @@ def source_module(system: str) -> ModuleType:
 
 def ensure_raw_tables(conn: psycopg.Connection) -> None:
     """Every raw table of every system, empty until a connection lands records: the staging
-    models read them whether or not the company uses that system."""
+    models read them whether or not the company uses that system. Concurrent callers must
+    serialise (the Dagster resource holds the warehouse's set-up lock)."""
     for system in SYSTEM_PACKAGES:
         landing = RawLanding(conn, system, connection_name="")
         for entity in source_module(system).ENTITIES:
