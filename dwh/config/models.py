@@ -346,7 +346,8 @@ class FileSource(SourceBase):
 
     type: Literal["file"]
     path: str  # a folder or one file; relative to the configuration folder when not absolute
-    encoding: Literal["utf-8", "cp1251", "utf-8-sig"] = "utf-8"  # CSV only; a BOM is always skipped
+    # CSV only; auto: UTF-8 when the bytes are valid UTF-8, else cp1251; a UTF-8 BOM always means UTF-8
+    encoding: Literal["auto", "utf-8", "cp1251", "utf-8-sig"] = "auto"
     delimiter: Literal[";", ",", "\t"] | None = None  # CSV only; None: found from the header
     columns: dict[str, str]  # meaning -> the export's column name
     history_path: str | None = None  # a folder or one file of stage changes (optional)

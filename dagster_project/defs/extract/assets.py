@@ -67,6 +67,23 @@ ENTITIES: dict[str, dict[str, str]] = {
         "contractor_companies": "Megaplan contractor companies with their payers (where the INN lives).",
         "deal_fields": "Megaplan custom deal fields, to find the loss-reason field by name or title.",
     },
+    "rosbiznessoft": {
+        "pipelines": "RosBiznesSoft deal types (the pipelines).",
+        "stages": "RosBiznesSoft deal stages, with the result enumeration read as open / won / lost.",
+        "loss_reasons": "RosBiznesSoft loss reasons.",
+        "users": "RosBiznesSoft users: the managers.",
+        "companies": "RosBiznesSoft companies (контрагенты): the customers.",
+        "company_details": "RosBiznesSoft legal entities of the companies, where the INN lives.",
+        "deals": "RosBiznesSoft deals; those moved to the bin (visible 0) marked deleted.",
+        "stage_history": "RosBiznesSoft deal stage history: a row per stage change.",
+        "comments": "RosBiznesSoft comments on deals.",
+    },
+    "file": {
+        "deals": "Deals read from CSV/XLSX exports: the latest export's row of each deal.",
+        "stage_history": "Stage changes read from the stage history exports, where a connection has them.",
+        "stage_snapshots": "A deal's stage each time a load saw it new or moved: transitions without a history file.",
+        "files": "The export files loaded (checksum, rows, rejects), each once.",
+    },
 }
 
 SYSTEM_TITLES = {
@@ -75,6 +92,8 @@ SYSTEM_TITLES = {
     "onec": "1C",
     "creatio": "Creatio",
     "megaplan": "Megaplan",
+    "rosbiznessoft": "RosBiznesSoft",
+    "file": "export file",
 }
 
 
