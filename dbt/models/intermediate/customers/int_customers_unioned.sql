@@ -1,0 +1,109 @@
+{#- Every customer record of every system — amoCRM and Bitrix24 companies, 1C partners —
+    with its INN normalised. customer_key is "inn:<INN>" when the INN is a possible one
+    (digits only, right length and check digits), so that one customer is one key across
+    systems; otherwise "<connection>:<id>". A deal without a company has no customer. -#}
+with
+
+bitrix24_company_inns as (
+    select
+        source_name,
+        entity_id as company_id,
+        inn_raw,
+        {{ normalized_inn('inn_raw') }} as inn,
+        row_number() over (
+            partition by source_name, entity_id
+            -- a possible INN first, then the company's first requisite
+            order by
+                ({{ normalized_inn('inn_raw') }} is not null) desc,
+                is_active desc,
+                requisite_sort asc nulls last,
+                requisite_id asc
+        ) as inn_rank
+    from {{ ref('stg_bitrix24__requisites') }}
+    where entity_type_id = 4
+),
+
+onec_partner_inns as (
+    select
+        source_name,
+        partner_id,
+        inn_raw,
+        {{ normalized_inn('inn_raw') }} as inn,
+        row_number() over (
+            partition by source_name, partner_id
+            order by
+                ({{ normalized_inn('inn_raw') }} is not null) desc,
+                is_marked_for_deletion,
+                counterparty_name asc,
+                counterparty_id asc
+        ) as inn_rank
+    from {{ ref('stg_onec__counterparties') }}
+    where partner_id is not null
+),
+
+records as (
+    select
+        companies.source_name,
+        'amocrm' as source_system,
+        companies.company_id as customer_source_id,
+        'company' as customer_kind,
+        companies.company_name as customer_name,
+        companies.inn_raw,
+        {{ normalized_inn('companies.inn_raw') }} as inn,
+        companies.created_at
+    from {{ ref('stg_amocrm__companies') }} as companies
+
+    union all
+    select
+        companies.source_name,
+        'bitrix24' as source_system,
+        companies.company_id as customer_source_id,
+        'company' as customer_kind,
+        companies.company_name as customer_name,
+        inns.inn_raw,
+        inns.inn,
+        companies.created_at
+    from {{ ref('stg_bitrix24__companies') }} as companies
+    left join bitrix24_company_inns as inns
+        on
+            companies.source_name = inns.source_name
+            and companies.company_id = inns.company_id
+            and inns.inn_rank = 1
+    union all
+    select
+        partners.source_name,
+        'onec' as source_system,
+        partners.partner_id as customer_source_id,
+        'partner' as customer_kind,
+        partners.partner_name as customer_name,
+        inns.inn_raw,
+        inns.inn,
+        partners.registered_at_local
+        at time zone coalesce(sources.source_timezone, funnel_settings.timezone) as created_at
+    from {{ ref('stg_onec__partners') }} as partners
+    left join onec_partner_inns as inns
+        on
+            partners.source_name = inns.source_name
+            and partners.partner_id = inns.partner_id
+            and inns.inn_rank = 1
+    left join {{ ref('stg_config__sources') }} as sources
+        on partners.source_name = sources.source_name
+    cross join {{ ref('stg_config__settings') }} as funnel_settings
+)
+
+select
+    source_name || ':' || customer_source_id as customer_record_key,
+    source_name,
+    source_system,
+    customer_source_id,
+    customer_kind,
+    customer_name,
+    inn_raw,
+    inn,
+    inn is not null as has_valid_inn,
+    case
+        when inn is not null then 'inn:' || inn
+        else source_name || ':' || customer_source_id
+    end as customer_key,
+    created_at
+from records

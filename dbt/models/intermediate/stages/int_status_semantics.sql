@@ -1,0 +1,20 @@
+{#- The one place where won and lost are read from each system's own semantics: amoCRM
+    statuses 142/143 (in every pipeline), Bitrix24 stage semantics S/F, 1C's Статус.
+    Anything else is open. Stages and deals both take their status from here. -#}
+with
+
+semantics (source_system, source_value, status) as (
+    values
+    ('amocrm', '142', 'won'),
+    ('amocrm', '143', 'lost'),
+    ('bitrix24', 'S', 'won'),
+    ('bitrix24', 'F', 'lost'),
+    ('onec', 'Выиграна', 'won'),
+    ('onec', 'Проиграна', 'lost')
+)
+
+select
+    source_system::text as source_system,
+    source_value::text as source_value,
+    status::text as status
+from semantics
