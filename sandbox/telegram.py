@@ -116,7 +116,9 @@ class TelegramStandIn(StandIn):
             "chat": {"id": int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id, "type": "group"},
             "text": shown}})  # fmt: skip
 
+    @staticmethod
+    def _entry(m: Message) -> str:
+        return f"--- message {m.message_id} to chat {m.chat_id} ---\n{m.text}"
+
     def transcript(self) -> str:
-        return "\n\n".join(
-            f"--- message {m.message_id} to chat {m.chat_id} ---\n{m.text}" for m in self.messages
-        )
+        return "\n\n".join(self._entry(m) for m in self.messages)

@@ -94,8 +94,8 @@ def test_a_single_overlong_line_is_cut_outside_entities() -> None:
     assert all(len(p) <= telegram.LIMIT and not p.startswith("amp;") for p in pieces)
 
 
-def test_telegram_messages_arrive_split_and_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
-    standin = TelegramStandIn()
+def test_telegram_messages_arrive_split_and_escaped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    standin = TelegramStandIn(transcript_file=tmp_path / "transcript.txt")
     standin.start()
     try:
         monkeypatch.setenv("TELEGRAM_BOT_TOKEN", standin.token)
@@ -110,6 +110,7 @@ def test_telegram_messages_arrive_split_and_escaped(monkeypatch: pytest.MonkeyPa
     joined = "\n".join(m.text for m in standin.messages)
     assert joined == body
     assert "&lt;0&gt; &amp; Co" in standin.messages[0].text
+    assert (tmp_path / "transcript.txt").read_text(encoding="utf-8").strip() == standin.transcript()
 
 
 def test_telegram_refusal_is_a_clear_error_without_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
