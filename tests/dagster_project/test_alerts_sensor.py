@@ -12,7 +12,6 @@ from dagster_project.defs.alerts.sensors import alerts_yaml_schedules
 from dagster_project.lib.resources import CompanyConfigResource
 from tests.support import PROJECT_ROOT
 
-
 NEVER = "0 9 31 2 *"  # 31 February
 
 
