@@ -8,7 +8,9 @@ from pathlib import Path
 
 def test_money_links_and_categories_are_marked(dbt_manifest: Path) -> None:
     manifest = json.loads(dbt_manifest.read_text(encoding="utf-8"))
-    marts = [n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["schema"] == "marts"]
+    marts = [
+        n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["schema"] == "marts"
+    ]
     assert len(marts) >= 15
     seen: dict[str, set[str]] = {}
     for node in marts:
