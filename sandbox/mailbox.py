@@ -4,6 +4,7 @@ stand-in for the company's mail server, so the digest and the reports are really
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -27,14 +28,22 @@ class _Keeper:
         return "250 OK"
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
 class Mailbox:
     def __init__(self, folder: Path, port: int = 0):
         self.keeper = _Keeper(folder)
-        self.controller = Controller(self.keeper, hostname=LOOPBACK, port=port)
+        # aiosmtpd's controller checks the server by connecting to its port: it needs a real one
+        self.port = port or _free_port()
+        self.controller = Controller(self.keeper, hostname=LOOPBACK, port=self.port)
 
     def start(self) -> int:
         self.controller.start()
-        return self.controller.server.sockets[0].getsockname()[1]
+        return self.port
 
     def stop(self) -> None:
         self.controller.stop()
