@@ -79,3 +79,16 @@ def test_extraction_schedules_exist_and_are_off_by_default(defs: dg.Definitions)
         assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     reconcile = defs.resolve_job_def("warehouse_reconcile")
     assert reconcile.run_config["ops"]["extract_amocrm"]["config"]["mode"] == "full"  # type: ignore[index]
+
+
+def test_the_instance_settings_load_with_one_extraction_per_pool(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster_project" / "dagster.yaml").read_text())
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        config = instance.get_concurrency_config()
+        assert config.pool_config.default_pool_limit == 1
+        assert config.run_queue_config.max_concurrent_runs == 4
+    finally:
+        instance.dispose()
