@@ -18,9 +18,10 @@ from tests.dbt.landing import create_raw_tables, truncate_raw_tables
 from tests.support import DEMO_ENV, PROJECT_ROOT
 
 DBT_DIR = PROJECT_ROOT / "dbt"
-# the models of the deal warehouse: staging of config, amoCRM, Bitrix24 and 1C, and what is built on them
+# the models of the deal warehouse: staging of config and of the systems the marts read, and what is built on them
 DEAL_MODELS = ("--select", "path:models/staging/config", "path:models/staging/amocrm", "path:models/staging/bitrix24",
-               "path:models/staging/onec", "path:models/intermediate", "path:models/marts")  # fmt: skip
+               "path:models/staging/onec", "path:models/staging/creatio", "path:models/staging/megaplan",
+               "path:models/staging/rosbiznessoft", "path:models/intermediate", "path:models/marts")  # fmt: skip
 
 
 class DbtFailed(AssertionError):

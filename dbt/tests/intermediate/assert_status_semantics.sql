@@ -1,5 +1,5 @@
 -- The status semantics are exactly the documented ones: amoCRM 142/143, Bitrix24 S/F,
--- 1C Выиграна/Проиграна.
+-- 1C Выиграна/Проиграна, Creatio's final stages read as won/lost.
 with
 
 expected (source_system, source_value, status) as (
@@ -9,7 +9,13 @@ expected (source_system, source_value, status) as (
     ('bitrix24', 'S', 'won'),
     ('bitrix24', 'F', 'lost'),
     ('onec', 'Выиграна', 'won'),
-    ('onec', 'Проиграна', 'lost')
+    ('onec', 'Проиграна', 'lost'),
+    ('creatio', 'won', 'won'),
+    ('creatio', 'lost', 'lost'),
+    ('megaplan', 'positive', 'won'),
+    ('megaplan', 'negative', 'lost'),
+    ('rosbiznessoft', 'won', 'won'),
+    ('rosbiznessoft', 'lost', 'lost')
 ),
 
 actual as (

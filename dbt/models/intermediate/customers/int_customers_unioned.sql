@@ -1,5 +1,5 @@
-{#- Every customer record of every system — amoCRM and Bitrix24 companies, 1C partners —
-    with its INN normalised. customer_key is "inn:<INN>" when the INN is a possible one
+{#- Every customer record of every system — amoCRM and Bitrix24 companies, 1C partners,
+    Creatio accounts, Megaplan contractor companies — with its INN normalised. customer_key is "inn:<INN>" when the INN is a possible one
     (digits only, right length and check digits), so that one customer is one key across
     systems; otherwise "<connection>:<id>". A deal without a company has no customer. -#}
 with
@@ -21,6 +21,38 @@ bitrix24_company_inns as (
         ) as inn_rank
     from {{ ref('stg_bitrix24__requisites') }}
     where entity_type_id = 4
+),
+
+megaplan_company_inns as (
+    select
+        source_name,
+        company_id,
+        inn_raw,
+        {{ normalized_inn('inn_raw') }} as inn,
+        row_number() over (
+            partition by source_name, company_id
+            order by
+                ({{ normalized_inn('inn_raw') }} is not null) desc,
+                payer_position asc nulls last,
+                payer_id asc
+        ) as inn_rank
+    from {{ ref('stg_megaplan__contractor_payers') }}
+),
+
+rosbiznessoft_company_inns as (
+    select
+        source_name,
+        company_id,
+        inn_raw,
+        {{ normalized_inn('inn_raw') }} as inn,
+        row_number() over (
+            partition by source_name, company_id
+            order by
+                ({{ normalized_inn('inn_raw') }} is not null) desc,
+                modified_at_local desc nulls last,
+                details_id asc
+        ) as inn_rank
+    from {{ ref('stg_rosbiznessoft__company_details') }}
 ),
 
 onec_partner_inns as (
@@ -89,6 +121,53 @@ records as (
     left join {{ ref('stg_config__sources') }} as sources
         on partners.source_name = sources.source_name
     cross join {{ ref('stg_config__settings') }} as funnel_settings
+    union all
+    select
+        creatio_accounts.source_name,
+        'creatio' as source_system,
+        creatio_accounts.account_id as customer_source_id,
+        'account' as customer_kind,
+        creatio_accounts.account_name as customer_name,
+        creatio_accounts.inn_raw,
+        {{ normalized_inn('creatio_accounts.inn_raw') }} as inn,
+        creatio_accounts.created_at
+    from {{ ref('stg_creatio__accounts') }} as creatio_accounts
+    union all
+    select
+        companies.source_name,
+        'megaplan' as source_system,
+        companies.company_id as customer_source_id,
+        'company' as customer_kind,
+        companies.company_name as customer_name,
+        inns.inn_raw,
+        inns.inn,
+        companies.created_at
+    from {{ ref('stg_megaplan__contractor_companies') }} as companies
+    left join megaplan_company_inns as inns
+        on
+            companies.source_name = inns.source_name
+            and companies.company_id = inns.company_id
+            and inns.inn_rank = 1
+    union all
+    select
+        rbs_companies.source_name,
+        'rosbiznessoft' as source_system,
+        rbs_companies.company_id as customer_source_id,
+        'company' as customer_kind,
+        rbs_companies.company_name as customer_name,
+        rbs_inns.inn_raw,
+        rbs_inns.inn,
+        rbs_companies.created_at_local
+        at time zone coalesce(rbs_sources.source_timezone, rbs_settings.timezone) as created_at
+    from {{ ref('stg_rosbiznessoft__companies') }} as rbs_companies
+    left join rosbiznessoft_company_inns as rbs_inns
+        on
+            rbs_companies.source_name = rbs_inns.source_name
+            and rbs_companies.company_id = rbs_inns.company_id
+            and rbs_inns.inn_rank = 1
+    left join {{ ref('stg_config__sources') }} as rbs_sources
+        on rbs_companies.source_name = rbs_sources.source_name
+    cross join {{ ref('stg_config__settings') }} as rbs_settings
 )
 
 select

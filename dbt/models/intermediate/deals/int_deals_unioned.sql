@@ -18,6 +18,21 @@ deals as (
         'onec' as source_system,
         *
     from {{ ref('int_onec_deals_prepared') }}
+    union all
+    select
+        'creatio' as source_system,
+        *
+    from {{ ref('int_creatio_deals_prepared') }}
+    union all
+    select
+        'megaplan' as source_system,
+        *
+    from {{ ref('int_megaplan_deals_prepared') }}
+    union all
+    select
+        'rosbiznessoft' as source_system,
+        *
+    from {{ ref('int_rosbiznessoft_deals_prepared') }}
 ),
 
 with_status as (

@@ -32,6 +32,42 @@ users as (
         is_active,
         true as has_user_record
     from {{ ref('stg_onec__users') }}
+    union all
+    -- Creatio: a deal's owner is a contact, so a user is keyed by its contact
+    select
+        creatio_users.source_name,
+        'creatio' as source_system,
+        creatio_users.contact_id as user_id,
+        coalesce(contacts.contact_name, creatio_users.user_login) as user_name,
+        creatio_users.email,
+        creatio_users.is_active,
+        true as has_user_record
+    from {{ ref('stg_creatio__users') }} as creatio_users
+    left join {{ ref('stg_creatio__contacts') }} as contacts
+        on
+            creatio_users.source_name = contacts.source_name
+            and creatio_users.contact_id = contacts.contact_id
+    where creatio_users.contact_id is not null
+    union all
+    select
+        source_name,
+        'megaplan' as source_system,
+        user_id,
+        user_name,
+        email,
+        is_active,
+        true as has_user_record
+    from {{ ref('stg_megaplan__employees') }}
+    union all
+    select
+        source_name,
+        'rosbiznessoft' as source_system,
+        user_id,
+        user_name,
+        user_email as email,
+        is_active,
+        true as has_user_record
+    from {{ ref('stg_rosbiznessoft__users') }}
 ),
 
 referenced as (
@@ -58,6 +94,24 @@ referenced as (
         'onec' as source_system,
         responsible_user_id as user_id
     from {{ ref('stg_onec__deal_stage_stats') }}
+    union
+    select distinct
+        source_name,
+        'creatio' as source_system,
+        owner_contact_id as user_id
+    from {{ ref('stg_creatio__opportunities') }}
+    union
+    select distinct
+        source_name,
+        'megaplan' as source_system,
+        manager_user_id as user_id
+    from {{ ref('stg_megaplan__deals') }}
+    union
+    select distinct
+        source_name,
+        'rosbiznessoft' as source_system,
+        responsible_user_id as user_id
+    from {{ ref('stg_rosbiznessoft__deals') }}
 ),
 
 unknown as (

@@ -33,6 +33,35 @@ offered as (
         loss_reason_name as reason_raw,
         'catalog' as reason_origin
     from {{ ref('stg_onec__loss_reasons') }}
+    union
+    select
+        source_name,
+        close_reason_name as reason_raw,
+        'catalog' as reason_origin
+    from {{ ref('stg_creatio__close_reasons') }}
+    union
+    select
+        source_name,
+        loss_reason_name as reason_raw,
+        'catalog' as reason_origin
+    from {{ ref('stg_rosbiznessoft__loss_reasons') }}
+    union
+    select
+        field_values.source_name,
+        field_values.field_value as reason_raw,
+        'enumeration_field' as reason_origin
+    from {{ ref('stg_megaplan__deal_field_values') }} as field_values
+    inner join {{ ref('stg_megaplan__deal_fields') }} as field_list
+        on
+            field_values.source_name = field_list.source_name
+            and field_values.field_name = field_list.field_name
+    inner join {{ ref('stg_config__sources') }} as sources
+        on
+            field_list.source_name = sources.source_name
+            and (
+                field_list.field_name = sources.loss_reason_field
+                or lower(trim(field_list.field_title)) = lower(trim(sources.loss_reason_field))
+            )
 ),
 
 seen as (

@@ -48,6 +48,51 @@ visits as (
         loaded_at,
         ended_at as register_ended_at
     from {{ ref('int_onec_stage_visits_rebuilt') }}
+    union all
+    select
+        'creatio' as source_system,
+        source_name,
+        deal_id,
+        entered_at,
+        pipeline_id,
+        stage_id,
+        responsible_user_id,
+        moved_by_user_id,
+        visit_origin,
+        tie_breaker,
+        loaded_at,
+        null::timestamptz as register_ended_at
+    from {{ ref('int_creatio_stage_visits_prepared') }}
+    union all
+    select
+        'megaplan' as source_system,
+        source_name,
+        deal_id,
+        entered_at,
+        pipeline_id,
+        stage_id,
+        responsible_user_id,
+        moved_by_user_id,
+        visit_origin,
+        tie_breaker,
+        loaded_at,
+        null::timestamptz as register_ended_at
+    from {{ ref('int_megaplan_stage_visits_prepared') }}
+    union all
+    select
+        'rosbiznessoft' as source_system,
+        source_name,
+        deal_id,
+        entered_at,
+        pipeline_id,
+        stage_id,
+        responsible_user_id,
+        moved_by_user_id,
+        visit_origin,
+        tie_breaker,
+        loaded_at,
+        null::timestamptz as register_ended_at
+    from {{ ref('int_rosbiznessoft_stage_visits_prepared') }}
 ),
 
 numbered as (

@@ -77,6 +77,65 @@ onec_stages as (
         on kinds.source_name = stage_list.source_name
 ),
 
+-- Creatio: one stage list per site, no pipelines (pipeline_id '')
+creatio_stages as (
+    select
+        source_name,
+        '' as pipeline_id,
+        null as pipeline_name,
+        stage_id,
+        stage_name,
+        stage_number as stage_sort,
+        case
+            when is_final and is_successful then 'won'
+            when is_final then 'lost'
+            else 'open'
+        end as semantic_value,
+        true as is_listed_in_pipeline
+    from {{ ref('stg_creatio__stages') }}
+),
+
+-- Megaplan: a program's states, in the order the program lists them
+megaplan_stages as (
+    select
+        states.source_name,
+        states.program_id as pipeline_id,
+        programs.program_name as pipeline_name,
+        states.state_id as stage_id,
+        states.state_name as stage_name,
+        positions.state_position as stage_sort,
+        states.state_type as semantic_value,
+        positions.state_id is not null as is_listed_in_pipeline
+    from {{ ref('stg_megaplan__program_states') }} as states
+    left join {{ ref('stg_megaplan__programs') }} as programs
+        on
+            states.source_name = programs.source_name
+            and states.program_id = programs.program_id
+    left join {{ ref('stg_megaplan__program_state_positions') }} as positions
+        on
+            states.source_name = positions.source_name
+            and states.program_id = positions.program_id
+            and states.state_id = positions.state_id
+),
+
+-- RosBiznesSoft: the stages of each deal type, their result read as open / won / lost
+rosbiznessoft_stages as (
+    select
+        stage_list.source_name,
+        coalesce(stage_list.pipeline_id, '') as pipeline_id,
+        pipelines.pipeline_name,
+        stage_list.stage_id,
+        stage_list.stage_name,
+        stage_list.stage_sort,
+        stage_list.stage_status as semantic_value,
+        true as is_listed_in_pipeline
+    from {{ ref('stg_rosbiznessoft__stages') }} as stage_list
+    left join {{ ref('stg_rosbiznessoft__pipelines') }} as pipelines
+        on
+            stage_list.source_name = pipelines.source_name
+            and stage_list.pipeline_id = pipelines.pipeline_id
+),
+
 all_stages as (
     select
         'amocrm' as source_system,
@@ -92,6 +151,21 @@ all_stages as (
         'onec' as source_system,
         *
     from onec_stages
+    union all
+    select
+        'creatio' as source_system,
+        *
+    from creatio_stages
+    union all
+    select
+        'megaplan' as source_system,
+        *
+    from megaplan_stages
+    union all
+    select
+        'rosbiznessoft' as source_system,
+        *
+    from rosbiznessoft_stages
 ),
 
 -- one code per key, names compared trimmed and case-insensitively
@@ -168,12 +242,18 @@ final as (
             else coalesce(mapped.mapped_stage_code, 'unmapped')
         end as canonical_stage,
         mapped.stage_kind = 'process' and mapped.mapped_stage_code is not null as is_mapped,
-        -- Bitrix24 failure stages other than the generic LOSE/APOLOGY name the loss reason
+        -- Bitrix24 failure stages other than the generic LOSE/APOLOGY name the loss reason;
+        -- so do Megaplan's negative states
         (
             mapped.source_system = 'bitrix24'
             and mapped.has_loss_reason_stages
             and mapped.stage_kind = 'lost'
             and regexp_replace(mapped.stage_id, '^C[0-9]+:', '') not in ('LOSE', 'APOLOGY')
+        )
+        or (
+            mapped.source_system = 'megaplan'
+            and mapped.has_loss_reason_stages
+            and mapped.stage_kind = 'lost'
         ) as is_loss_reason_stage
     from mapped
     cross join last_stage

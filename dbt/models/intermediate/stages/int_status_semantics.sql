@@ -1,5 +1,6 @@
 {#- The one place where won and lost are read from each system's own semantics: amoCRM
-    statuses 142/143 (in every pipeline), Bitrix24 stage semantics S/F, 1C's Статус.
+    statuses 142/143 (in every pipeline), Bitrix24 stage semantics S/F, 1C's Статус, Creatio's
+    final stages (won when also successful, read as 'won' / 'lost' by its models).
     Anything else is open. Stages and deals both take their status from here. -#}
 with
 
@@ -10,7 +11,13 @@ semantics (source_system, source_value, status) as (
     ('bitrix24', 'S', 'won'),
     ('bitrix24', 'F', 'lost'),
     ('onec', 'Выиграна', 'won'),
-    ('onec', 'Проиграна', 'lost')
+    ('onec', 'Проиграна', 'lost'),
+    ('creatio', 'won', 'won'),
+    ('creatio', 'lost', 'lost'),
+    ('megaplan', 'positive', 'won'),
+    ('megaplan', 'negative', 'lost'),
+    ('rosbiznessoft', 'won', 'won'),
+    ('rosbiznessoft', 'lost', 'lost')
 )
 
 select
