@@ -7,6 +7,8 @@ folder on a free port.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +22,13 @@ from tests.support import DEMO_ENV, PROJECT_ROOT, free_port
 
 
 @pytest.fixture(scope="session")
-def warehouse_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private data folder and port for the whole session, set in the environment."""
-    data = tmp_path_factory.mktemp("dwh-data")
+def warehouse_dir() -> Iterator[Path]:
+    """A private data folder and port for the whole session, set in the environment.
+
+    Its own short folder under /tmp, not pytest's rotating temporary folders: another pytest
+    session's clean-up must never remove a running warehouse, and the server's socket path
+    must stay under the Unix limit of 107 characters."""
+    data = Path(tempfile.mkdtemp(prefix="lossdwh-"))
     saved = {
         k: os.environ.get(k) for k in ("DWH_DATA_DIR", "DWH_PG_PORT", "DWH_DATABASE_URL", "DAGSTER_HOME")
     }
@@ -33,6 +39,7 @@ def warehouse_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ.pop("DWH_DATABASE_URL", None)
     yield data
     server.stop(server.embedded_server())
+    shutil.rmtree(data, ignore_errors=True)
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
