@@ -155,9 +155,6 @@ class StandIn:
             self._server.server_close()
             self._server = None
 
-    def requests_between(self, start: float, end: float) -> int:
-        return sum(1 for r in self.log if start <= r.at < end)
-
     def max_requests_in_window(self, seconds: float) -> int:
         """The most requests seen in any window of ``seconds`` (for limiter tests)."""
         times = sorted(r.at for r in self.log)

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer
 
 REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-EMBEDDED_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Secret:
@@ -63,15 +62,3 @@ SecretRef = Annotated[
     BeforeValidator(_to_secret),
     PlainSerializer(lambda s: f"${{{s.env_var}}}", return_type=str),
 ]
-
-
-def interpolate(value: str) -> str:
-    """``${VAR}`` inside a non-secret string (a URL, a path): replaced by the variable's value."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            raise SecretError(f"environment variable {name} to be set, found it unset")
-        return os.environ[name]
-
-    return EMBEDDED_REFERENCE.sub(replace, value)

@@ -34,13 +34,6 @@ def set_cursor(conn: psycopg.Connection, connection_name: str, entity: str, curs
     )
 
 
-def all_cursors(conn: psycopg.Connection, connection_name: str) -> dict[str, dict[str, Any]]:
-    rows = conn.execute(
-        "select entity, cursor from ops.extract_cursors where connection_name = %s", (connection_name,)
-    ).fetchall()
-    return {entity: cursor for entity, cursor in rows}
-
-
 def _lock_key(connection_name: str) -> int:
     return int.from_bytes(
         hashlib.sha256(f"extract:{connection_name}".encode()).digest()[:8], "big", signed=True
