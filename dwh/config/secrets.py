@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer
 
 REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+EMBEDDED_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Secret:
