@@ -34,8 +34,8 @@ from urllib.parse import quote
 
 from dwh.config.models import CreatioSource
 from extractors.common.errors import CredentialError, ExtractError, RetriesExhausted
-from extractors.common.http import ApiClient, ApiError, RequestStats, Response
-from extractors.common.ratelimit import TokenBucketLimiter
+from extractors.common.http import ApiError, Response
+from extractors.common.source_client import SourceClient
 from extractors.creatio.sets import odata_instant, parse_instant
 
 LOGIN_PATH = "/ServiceModel/AuthService.svc/Login"
@@ -243,7 +243,7 @@ def _oauth_error(body: str) -> str | None:
     return None
 
 
-class CreatioClient:
+class CreatioClient(SourceClient):
     """One Creatio site (one connection of ``sources.yaml``)."""
 
     def __init__(
@@ -253,28 +253,20 @@ class CreatioClient:
         requests_per_second: float | None = None,
         burst: int = BURST,
         clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-        **api_options: Any,
+        **options: Any,
     ):
+        super().__init__(
+            source.name,
+            requests_per_second=requests_per_second or source.requests_per_second,
+            burst=burst,
+            timeout=source.timeout_seconds,
+            clock=clock,
+            **options,
+        )
         self.source = source
         self.base_url = source.base_url.rstrip("/")
         self.root = self.base_url + source.odata_root
-        limiter_options: dict[str, Any] = {}
-        if clock is not None:
-            limiter_options["clock"] = clock
-        if sleep is not None:
-            limiter_options["sleep"] = sleep
-            api_options.setdefault("sleep", sleep)
-        self.limiter = TokenBucketLimiter(
-            requests_per_second or source.requests_per_second, burst, **limiter_options
-        )
-        self.api = ApiClient(
-            source.name,
-            self.limiter,
-            timeout=source.timeout_seconds,
-            headers={"Accept": "application/json", "ForceUseSession": "true"},
-            **api_options,
-        )
+        self.api = self.http_client(headers={"Accept": "application/json", "ForceUseSession": "true"})
         self.auth: CookieLogin | ClientCredentials = (
             CookieLogin(self, source)
             if source.username is not None
@@ -285,19 +277,6 @@ class CreatioClient:
         self.logins = 0
         self.caps: dict[str, int] = {}  # set -> the row cap the site turned out to have
         self._logging_in = False
-
-    @property
-    def stats(self) -> RequestStats:
-        return self.api.stats
-
-    def close(self) -> None:
-        self.api.close()
-
-    def __enter__(self) -> CreatioClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- auth -----------------------------------------------------------------------------
     def login(self) -> None:

@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 from dwh.config.models import MegaplanSource
 from extractors.common.errors import CredentialError, ExtractError, RetriesExhausted
-from extractors.common.http import RETRY_STATUSES, ApiClient, ApiError, RequestStats, Response
-from extractors.common.ratelimit import TokenBucketLimiter
+from extractors.common.http import RETRY_STATUSES, ApiError, Response
+from extractors.common.source_client import SourceClient
 
 API = "/api/v3"
 TOKEN_PATH = API + "/auth/access_token"
@@ -106,7 +106,7 @@ def _envelope_problem(response: Response) -> str | None:
     return None
 
 
-class MegaplanClient:
+class MegaplanClient(SourceClient):
     """One Megaplan account (one connection of ``sources.yaml``)."""
 
     def __init__(
@@ -116,30 +116,21 @@ class MegaplanClient:
         requests_per_second: float | None = None,
         burst: int = BURST,
         clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-        **api_options: Any,
+        **options: Any,
     ):
+        super().__init__(
+            source.name,
+            requests_per_second=requests_per_second or source.requests_per_second,
+            burst=burst,
+            timeout=source.timeout_seconds,
+            clock=clock,
+            **options,
+        )
         self.source = source
         self.base_url = source.base_url.rstrip("/")
-        limiter_options: dict[str, Any] = {}
-        if clock is not None:
-            limiter_options["clock"] = clock
-        if sleep is not None:
-            limiter_options["sleep"] = sleep
-            api_options.setdefault("sleep", sleep)
-        self.limiter = TokenBucketLimiter(
-            requests_per_second or source.requests_per_second, burst, **limiter_options
-        )
-        self.api = ApiClient(
-            source.name, self.limiter, timeout=source.timeout_seconds, headers={"Accept": "application/json"},
-            **api_options,
-        )  # fmt: skip
+        self.api = self.http_client(headers={"Accept": "application/json"})
         # the token endpoint: the same limiter and counters, no token and no refresh on 401
-        self.token_api = ApiClient(
-            source.name, self.limiter, timeout=source.timeout_seconds, headers={"Accept": "application/json"},
-            **api_options,
-        )  # fmt: skip
-        self.token_api.stats = self.api.stats
+        self.token_api = self.http_client(headers={"Accept": "application/json"})
         self.access_token: str | None = None
         self.refresh_token: str | None = None
         self.logins = 0  # password-grant logins and refreshes, for the run's metadata
@@ -151,22 +142,8 @@ class MegaplanClient:
         self.api.auth_headers = self._auth_headers
 
     @property
-    def stats(self) -> RequestStats:
-        return self.api.stats
-
-    @property
     def uses_password(self) -> bool:
         return self.source.auth.app_token is None
-
-    def close(self) -> None:
-        self.api.close()
-        self.token_api.close()
-
-    def __enter__(self) -> MegaplanClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _auth_headers(self) -> dict[str, str]:
         if self.access_token is None:

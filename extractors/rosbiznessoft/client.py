@@ -22,8 +22,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from dwh.config.models import RosBiznesSoftSource
 from extractors.common.errors import CredentialError, ExtractError, RetriesExhausted
-from extractors.common.http import ApiClient, ApiError, RequestStats, Response
-from extractors.common.ratelimit import TokenBucketLimiter
+from extractors.common.http import ApiError, Response
+from extractors.common.source_client import SourceClient
 
 API_PATH = "/api/xml/"
 BURST = 1
@@ -122,7 +122,7 @@ def _all_answered(uids: Sequence[str]) -> Callable[[Response], str | None]:
     return check
 
 
-class RosBiznesSoftClient:
+class RosBiznesSoftClient(SourceClient):
     """One installation (one connection of ``sources.yaml``)."""
 
     def __init__(
@@ -132,38 +132,23 @@ class RosBiznesSoftClient:
         requests_per_second: float | None = None,
         burst: int = BURST,
         clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-        **api_options: Any,
+        **options: Any,
     ):
+        super().__init__(
+            source.name,
+            requests_per_second=requests_per_second or source.requests_per_second,
+            burst=burst,
+            timeout=source.timeout_seconds,
+            clock=clock,
+            **options,
+        )
         self.source = source
         self.url = source.base_url.rstrip("/") + API_PATH
-        limiter_options: dict[str, Any] = {}
-        if clock is not None:
-            limiter_options["clock"] = clock
-        if sleep is not None:
-            limiter_options["sleep"] = sleep
-            api_options.setdefault("sleep", sleep)
-        self.limiter = TokenBucketLimiter(
-            requests_per_second or source.requests_per_second, burst, **limiter_options
-        )
-        self.api = ApiClient(source.name, self.limiter, timeout=source.timeout_seconds, **api_options)
+        self.api = self.http_client()
         self.sess_id: str | None = None
         self.logins = 0
         self._uid = 0
         self.api.auth_headers = self._cookie
-
-    @property
-    def stats(self) -> RequestStats:
-        return self.api.stats
-
-    def close(self) -> None:
-        self.api.close()
-
-    def __enter__(self) -> RosBiznesSoftClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _cookie(self) -> dict[str, str]:
         return {"Cookie": f"sess_id={self.sess_id}"} if self.sess_id else {}
