@@ -2,10 +2,12 @@
 what its API serves?
 
 Every raw table is checked for: its key columns set and ``(connection_name, id)`` unique; the
-id column equal to the id the record itself holds (``id``, ``ID``, ``Ref_Key``, or the pair a
-register row is keyed by); the keys every live record carries; the JSON types of the values
-the models read; timestamps that parse and are plausible (not before 2000, not more than a
-day ahead); amounts that parse and are plausible (not negative, below ``AMOUNT_CAP``).
+id column equal to the id the record itself holds (``id``, ``ID``, ``Id``, ``Ref_Key``, the
+values a register or history row is keyed by); the keys every live record carries; the JSON
+types of the values the models read; timestamps that parse and are plausible (not before 2000,
+not more than a day ahead); amounts that parse and are plausible (not negative, below
+``AMOUNT_CAP``). A key may be a path into the record: ``price.value`` is ``record -> 'price' ->
+'value'`` (Megaplan's Money and DateTime objects, RosBiznesSoft's and the export files' ``values``).
 
 A raw shape problem is a warning: the data may still be usable, and an engineer should look.
 Only the fields checked are read from the ``record`` jsonb, so no contact's phone or e-mail
@@ -31,9 +33,19 @@ AMOUNT_CAP = 10_000_000_000  # a deal above ten billion in its currency is a typ
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(days=1)  # also absorbs 1C's zone-less local times
 ONEC_EMPTY_DATE = "0001-01-01T00:00:00"  # how 1C writes "no date"
+RBS_EMPTY_DATES = ("0000-00-00", "0000-00-00 00:00:00")  # MySQL's zero date: RosBiznesSoft's "no date"
 
-StampStyle = Literal["unix", "iso", "onec"]  # amoCRM Unix seconds, ISO 8601 with offset, 1C local
-MoneyStyle = Literal["number", "numeric_string"]  # a JSON number, or Bitrix24's "19999.99"
+# amoCRM Unix seconds; ISO 8601 with an offset; 1C zone-less local ``yyyy-mm-ddThh:mm:ss``;
+# the export files' zone-less local ``yyyy-mm-ddThh:mm:ss``; RosBiznesSoft's zone-less
+# ``yyyy-mm-dd hh:mm[:ss]`` or ``yyyy-mm-dd``
+StampStyle = Literal["unix", "iso", "onec", "local", "rbs"]
+MoneyStyle = Literal["number", "numeric_string"]  # a JSON number, or text such as Bitrix24's "19999.99"
+LOCAL_FORMATS: dict[StampStyle, tuple[str, ...]] = {
+    "onec": ("%Y-%m-%dT%H:%M:%S",),
+    "local": ("%Y-%m-%dT%H:%M:%S",),
+    "rbs": ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"),
+}
+EMPTY_DATES: dict[StampStyle, tuple[str, ...]] = {"onec": (ONEC_EMPTY_DATE,), "rbs": RBS_EMPTY_DATES}
 
 
 @dataclass(frozen=True)
@@ -74,12 +86,28 @@ class RawTable:
         return accepted
 
 
+def path(key: str) -> list[str]:
+    """A key of ``record`` as a JSON path: ``price.value`` is ``record -> 'price' -> 'value'``."""
+    return key.split(".")
+
+
 def _id(key: str) -> str:
     return f"record ->> '{key}'"
 
 
-AMO_ID, B24_ID, ONEC_ID = _id("id"), _id("ID"), _id("Ref_Key")
+def _value(key: str) -> str:
+    """SQL: ``record``'s value at ``key`` (a path) as text."""
+    return "(record #>> '{" + ",".join(path(key)) + "}')"
+
+
+AMO_ID, B24_ID, ONEC_ID, CREATIO_ID = _id("id"), _id("ID"), _id("Ref_Key"), _id("Id")
+RBS_ID = _value("values.id")
+CHILD_ID = "split_part(id, '|', 1) || '|' || (record ->> 'id')"  # <deal id>|<row id>: the row names no deal
+# <deal id>|<the first 16 hex digits of the export file's checksum>
+FILE_SNAPSHOT_ID = "(record ->> 'deal_id') || '|' || substring(split_part(id, '|', 2) from '^[0-9a-f]{16}$')"
 NUMBER, STRING, BOOLEAN, ARRAY, OBJECT = ("number",), ("string",), ("boolean",), ("array",), ("object",)
+TEXT_ID = ("string", "number")  # Megaplan: ids are strings, numbers in some answers
+MAYBE_ARRAY, MAYBE_OBJECT, MAYBE_TEXT = ("array", "null"), ("object", "null"), ("string", "null")
 
 
 def _unix(*keys: str, required: bool = True) -> tuple[Stamp, ...]:
@@ -88,6 +116,23 @@ def _unix(*keys: str, required: bool = True) -> tuple[Stamp, ...]:
 
 def _iso(*keys: str, required: bool = True) -> tuple[Stamp, ...]:
     return tuple(Stamp(k, "iso", required) for k in keys)
+
+
+def _rbs(*meanings: str, required: bool = True) -> tuple[Stamp, ...]:
+    return tuple(Stamp(f"values.{m}", "rbs", required) for m in meanings)
+
+
+def _rbs_table(entity: str, required: tuple[str, ...], optional: tuple[str, ...] = (), **more) -> RawTable:
+    """A RosBiznesSoft structure: ``{structure, fields, values}``, every value text, keyed by meaning.
+    Every record carries the ``required`` meanings (those ``fields:`` of sources.yaml cannot leave
+    out); an installation may have no field for an ``optional`` one."""
+    keys = ("structure", "fields", "values.id", *(f"values.{m}" for m in required))
+    types = {
+        "fields": OBJECT,
+        "values": OBJECT,
+        **{f"values.{m}": MAYBE_TEXT for m in (*required, *optional)},
+    }
+    return RawTable("rosbiznessoft", entity, RBS_ID, keys=keys, types=types, **more)
 
 
 RAW_TABLES: tuple[RawTable, ...] = (
@@ -162,20 +207,119 @@ RAW_TABLES: tuple[RawTable, ...] = (
     RawTable("onec", "exchange_rates", "(record ->> 'Валюта_Key') || '|' || (record ->> 'Period')",
              keys=("Валюта_Key", "Period", "Курс", "Кратность"), types={"Курс": NUMBER},
              stamps=(Stamp("Period", "onec", True),), money=(Money("Курс", "number"),)),
+    # -- Megaplan: links {contentType, id}, DateTime and Money objects -----------------------------
+    RawTable("megaplan", "deals", AMO_ID,
+             keys=("id", "name", "program.id", "state.id", "manager", "price", "timeCreated", "timeUpdated"),
+             types={"id": TEXT_ID, "program": OBJECT, "state": OBJECT, "price": MAYBE_OBJECT,
+                    "timeCreated": OBJECT, "timeUpdated": OBJECT, "commentsCount": ("number", "null")},
+             stamps=(*_iso("timeCreated.value", "timeUpdated.value"),
+                     *_iso("stateTimeUpdated.value", "lastCommentTimeCreated.value", required=False)),
+             money=(Money("price.value", "number"),)),
+    RawTable("megaplan", "programs", AMO_ID, keys=("id", "name", "states"), types={"id": TEXT_ID, "states": ARRAY}),
+    RawTable("megaplan", "program_states", AMO_ID, keys=("id", "name", "type", "program.id"),
+             types={"id": TEXT_ID, "type": STRING, "program": OBJECT}),
+    RawTable("megaplan", "status_history", CHILD_ID, keys=("id", "toStatus.id", "toStatusUpdated"),
+             types={"id": TEXT_ID, "toStatus": OBJECT, "fromStatus": MAYBE_OBJECT},
+             stamps=(*_iso("toStatusUpdated.value"), *_iso("fromStatusUpdated.value", required=False))),
+    RawTable("megaplan", "comments", CHILD_ID, keys=("id", "content", "owner", "timeCreated"),
+             types={"id": TEXT_ID, "content": MAYBE_TEXT},
+             stamps=(*_iso("timeCreated.value"), *_iso("timeUpdated.value", required=False))),
+    RawTable("megaplan", "employees", AMO_ID, keys=("id", "name"),
+             types={"id": TEXT_ID, "isWorking": ("boolean", "null"), "contactInfo": MAYBE_ARRAY}),
+    RawTable("megaplan", "contractor_companies", AMO_ID, keys=("id", "name", "payers"),
+             types={"id": TEXT_ID, "payers": MAYBE_ARRAY},
+             stamps=_iso("timeCreated.value", "timeUpdated.value", required=False)),
+    RawTable("megaplan", "deal_fields", "coalesce(record ->> 'id', record ->> 'name')", keys=("name", "hint", "type"),
+             types={"name": STRING, "type": STRING, "enumValues": MAYBE_ARRAY}),
+    # -- Creatio: OData 4, GUIDs (all zeros for "none"), UTC ISO dates -----------------------------
+    RawTable("creatio", "opportunities", CREATIO_ID,
+             keys=("Id", "Title", "StageId", "OwnerId", "AccountId", "CloseReasonId", "Amount", "CreatedOn",
+                   "ModifiedOn"),
+             types={"Id": STRING, "StageId": STRING, "OwnerId": MAYBE_TEXT, "Probability": ("number", "null")},
+             stamps=(*_iso("CreatedOn", "ModifiedOn"), *_iso("DueDate", required=False)),
+             money=(Money("Amount", "number"),)),
+    RawTable("creatio", "stage_history", CREATIO_ID,
+             keys=("Id", "OpportunityId", "StageId", "OwnerId", "StartDate", "CreatedOn", "ModifiedOn"),
+             types={"Id": STRING, "OpportunityId": STRING, "StageId": STRING, "Historical": ("boolean", "null")},
+             stamps=(*_iso("StartDate", "CreatedOn", "ModifiedOn"), *_iso("DueDate", required=False))),
+    RawTable("creatio", "stages", CREATIO_ID, keys=("Id", "Name", "End", "Successful", "Number", "ModifiedOn"),
+             types={"Id": STRING, "End": BOOLEAN, "Successful": BOOLEAN, "Number": NUMBER},
+             stamps=_iso("ModifiedOn")),
+    RawTable("creatio", "close_reasons", CREATIO_ID, keys=("Id", "Name", "ModifiedOn"), types={"Id": STRING},
+             stamps=_iso("ModifiedOn")),
+    RawTable("creatio", "users", CREATIO_ID, keys=("Id", "Name", "ContactId", "SysAdminUnitTypeValue", "ModifiedOn"),
+             types={"Id": STRING, "SysAdminUnitTypeValue": NUMBER, "Active": ("boolean", "null")},
+             stamps=_iso("ModifiedOn")),
+    RawTable("creatio", "contacts", CREATIO_ID, keys=("Id", "Name", "ModifiedOn"), types={"Id": STRING},
+             stamps=(*_iso("ModifiedOn"), *_iso("CreatedOn", required=False))),
+    RawTable("creatio", "accounts", CREATIO_ID, keys=("Id", "Name", "ModifiedOn"),
+             types={"Id": STRING, "INN": MAYBE_TEXT}, stamps=(*_iso("ModifiedOn"), *_iso("CreatedOn", required=False))),
+    # -- RosBiznesSoft: {structure, fields as served, values by meaning}, text, zone-less dates ------
+    _rbs_table("deals", ("deal_stage", "deal_responsible", "deal_created", "deal_modified"),
+               ("deal_name", "deal_pipeline", "deal_company", "deal_amount", "deal_currency", "deal_closed",
+                "deal_loss_reason"),
+               stamps=(*_rbs("deal_created"), *_rbs("deal_modified", "deal_closed", required=False)),
+               money=(Money("values.deal_amount", "numeric_string"),)),
+    _rbs_table("stage_history", ("history_deal", "history_stage", "history_date"), ("history_user",),
+               stamps=_rbs("history_date")),
+    _rbs_table("pipelines", (), ("pipeline_name",)),
+    _rbs_table("stages", ("stage_name", "stage_result", "stage_status"), ("stage_pipeline", "stage_sort")),
+    _rbs_table("loss_reasons", (), ("loss_reason_name",)),
+    _rbs_table("comments", ("comment_deal", "comment_text", "comment_date"), ("comment_author",),
+               stamps=_rbs("comment_date")),
+    _rbs_table("users", ("user_name",), ("user_active",)),
+    _rbs_table("companies", ("company_name",), ("company_created", "company_modified"),
+               stamps=_rbs("company_created", "company_modified", required=False)),
+    _rbs_table("company_details", ("details_company", "details_inn"), ("details_modified",),
+               stamps=_rbs("details_modified", required=False)),
+    # -- export files: the row as read, the mapped cells as text, local dates ----------------------
+    RawTable("file", "deals", _value("values.deal_id"),
+             keys=("file", "row_number", "checksum", "columns", "values.deal_id", "values.pipeline", "values.stage",
+                   "values.status", "values.amount", "values.currency", "values.created_at", "values.closed_at"),
+             types={"columns": OBJECT, "values": OBJECT, "row_number": NUMBER, "values.deal_id": STRING,
+                    "values.status": MAYBE_TEXT, "values.currency": MAYBE_TEXT},
+             stamps=(Stamp("values.created_at", "local"), Stamp("values.closed_at", "local")),
+             money=(Money("values.amount", "numeric_string"),)),
+    RawTable("file", "stage_history",
+             " || '|' || ".join(_value(f"values.{k}") for k in ("deal_id", "changed_at", "stage")),
+             keys=("file", "row_number", "values.deal_id", "values.stage", "values.changed_at"),
+             types={"values": OBJECT, "row_number": NUMBER, "values.deal_id": STRING},
+             stamps=(Stamp("values.changed_at", "local", True),)),
+    RawTable("file", "stage_snapshots", FILE_SNAPSHOT_ID,
+             keys=("deal_id", "pipeline", "stage", "status", "observed_at", "file", "previous"),
+             types={"deal_id": STRING, "previous": MAYBE_OBJECT}, stamps=_iso("observed_at")),
+    RawTable("file", "files", "(record ->> 'kind') || ':' || (record ->> 'name')",
+             keys=("name", "kind", "checksum", "size", "status", "modified_at"),
+             types={"kind": STRING, "status": STRING, "size": NUMBER, "rows": ("number", "null")},
+             stamps=_iso("modified_at")),
 )  # fmt: skip
 
 LANDING_COLUMNS = ("connection_name", "id", "record", "updated_at", "loaded_at", "is_deleted")
 
 
 # -- the frame ---------------------------------------------------------------------------------
+def _path(key: str) -> sql.Composable:
+    return sql.SQL("{}::text[]").format(sql.Literal(path(key)))
+
+
+def _held(key: str) -> sql.Composable:
+    """SQL: ``record`` holds ``key`` (a path), whatever its value, null included."""
+    *parent, last = path(key)
+    if not parent:
+        return sql.SQL("(record ? {})").format(sql.Literal(last))
+    inner = sql.SQL("record #> {}").format(_path(".".join(parent)))
+    return sql.SQL("coalesce(jsonb_typeof({inner}) = 'object' and ({inner}) ? {last}, false)").format(
+        inner=inner, last=sql.Literal(last)
+    )
+
+
 def _query(table: RawTable):
     def build(schema: str, columns: frozenset[str]) -> sql.Composable:
         fields: list[sql.Composable] = [sql.SQL("connection_name, id, is_deleted, loaded_at, updated_at")]
         record_id = sql.SQL(table.record_id) if table.record_id else sql.SQL("null::text")
         fields.append(sql.SQL("{} as record_id").format(record_id))
-        missing = [
-            sql.SQL("case when not (record ? {k}) then {k} end").format(k=sql.Literal(k)) for k in table.keys
-        ]
+        missing = [sql.SQL("case when not {held} then {k} end").format(held=_held(k), k=sql.Literal(k))
+                   for k in table.keys]  # fmt: skip
         fields.append(
             sql.SQL("nullif(concat_ws(', ', {}), '') as missing_keys").format(sql.SQL(", ").join(missing))
             if missing
@@ -183,9 +327,9 @@ def _query(table: RawTable):
         )
         wrong = [
             sql.SQL(
-                "case when record ? {k} and not (jsonb_typeof(record -> {k}) = any({accepted})) "
-                "then {k} || ': ' || jsonb_typeof(record -> {k}) end"
-            ).format(k=sql.Literal(k), accepted=sql.Literal(list(accepted)))
+                "case when {held} and not (jsonb_typeof(record #> {p}) = any({accepted})) "
+                "then {k} || ': ' || jsonb_typeof(record #> {p}) end"
+            ).format(held=_held(k), p=_path(k), k=sql.Literal(k), accepted=sql.Literal(list(accepted)))
             for k, accepted in table.accepted_types().items()
         ]
         fields.append(
@@ -194,9 +338,7 @@ def _query(table: RawTable):
             else sql.SQL("null::text as wrong_types")
         )
         for key in [s.key for s in table.stamps] + [m.key for m in table.money]:
-            fields.append(
-                sql.SQL("record ->> {} as {}").format(sql.Literal(key), sql.Identifier(f"record.{key}"))
-            )
+            fields.append(sql.SQL("record #>> {} as {}").format(_path(key), sql.Identifier(f"record.{key}")))
         return sql.SQL(
             "select {fields} from {table} order by loaded_at desc nulls last limit {limit}"
         ).format(
@@ -219,8 +361,10 @@ def parse_stamps(raw: pd.Series, style: StampStyle) -> pd.Series:
         return pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
     if style == "iso":
         return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    text = text.where(text != ONEC_EMPTY_DATE)
-    local = pd.to_datetime(text, errors="coerce", format="%Y-%m-%dT%H:%M:%S")
+    text = text.where(~_empty(text, style))
+    local = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    for fmt in LOCAL_FORMATS[style]:
+        local = local.fillna(pd.to_datetime(text, errors="coerce", format=fmt))
     return local.dt.tz_localize("UTC")
 
 
@@ -234,8 +378,9 @@ def number_column(key: str) -> str:
     return f"record.{key}:number"
 
 
-def _empty_1c(raw: pd.Series) -> pd.Series:
-    return raw == ONEC_EMPTY_DATE
+def _empty(raw: pd.Series, style: StampStyle) -> pd.Series:
+    """The values that mean "no date" in ``style`` (1C's 0001-01-01, MySQL's zero date)."""
+    return raw.isin(EMPTY_DATES.get(style, ()))
 
 
 def _derive(table: RawTable):
@@ -249,8 +394,7 @@ def _derive(table: RawTable):
             parsed = parse_stamps(raw, s.style)
             frame[time_column(s.key)] = parsed
             present = raw.notna() & (raw.astype(str).str.strip() != "")
-            if s.style == "onec":
-                present &= ~_empty_1c(raw)
+            present &= ~_empty(raw, s.style)
             for i in frame.index[present & parsed.isna()]:
                 bad_stamps[i] = [*bad_stamps[i], f"{s.key}={raw[i]}"]
         frame["bad_timestamps"] = bad_stamps.map(lambda items: ", ".join(items) or None)

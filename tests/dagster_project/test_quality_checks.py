@@ -11,6 +11,7 @@ from dagster_project.lib.resources import WarehouseResource
 from expectations.marts import MART_SUITES
 from tests.expectations.support import (  # noqa: F401 - fixtures
     build_good_marts,
+    land_more_sources,
     land_world,
     marts_as_built,
     quality_database_url,
@@ -58,6 +59,41 @@ def test_a_raw_shape_problem_warns_with_its_count_and_sample(quality_db: psycopg
     others = [e for key, e in found.items() if key != "raw_amocrm/leads"]
     assert all(e.passed for e in others), [e.description for e in others if not e.passed]
     assert all(e.metadata["rows_checked"].value > 0 for e in others)
+
+
+def test_a_megaplan_amount_below_zero_warns_on_its_deals(
+    quality_db: psycopg.Connection,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    land_more_sources(quality_db, tmp_path, systems=("megaplan",))
+    ids = [
+        r[0] for r in quality_db.execute("select id from raw_megaplan.deals order by id limit 2").fetchall()
+    ]
+    quality_db.execute(
+        "update raw_megaplan.deals set record = jsonb_set(record, '{price,value}', '-250') where id = any(%s)",
+        (ids,),
+    )
+    quality_db.commit()
+
+    result = run_checks(raw_check("megaplan"))
+
+    assert result.success, "a warning must not fail the run"
+    found = evaluations(result)
+    assert set(found) == {f"raw_megaplan/{e}" for e in ("deals", "programs", "program_states", "status_history",
+                                                        "comments", "employees", "contractor_companies",
+                                                        "deal_fields")}  # fmt: skip
+    deals = found["raw_megaplan/deals"]
+    assert not deals.passed and deals.severity == dg.AssetCheckSeverity.WARN
+    assert deals.metadata["unexpected_count"].value == 2
+    assert sorted(deals.metadata["sample"].value, key=lambda row: row["id"]) == [
+        {"broken": "price.value is between 0 and 10 000 000 000", "record.price.value:number": -250.0,
+         "connection_name": "megaplan_main", "id": i}
+        for i in ids
+    ]  # fmt: skip
+    others = [e for key, e in found.items() if key != "raw_megaplan/deals"]
+    assert all(e.passed and e.metadata["rows_checked"].value > 0 for e in others), [
+        e.description for e in others
+    ]
 
 
 def test_a_system_with_no_connection_passes_with_no_data(quality_db: psycopg.Connection) -> None:  # noqa: F811
@@ -127,6 +163,7 @@ def test_mart_checks_follow_the_marts_dbt_builds() -> None:
 
 def test_the_checks_guard_the_assets_of_the_project(dbt_manifest: Path) -> None:
     from dagster_project import definitions
+    from dagster_project.defs.extract.assets import extract_assets
     from dagster_project.defs.quality import checks, sensors
     from dagster_project.defs.quality.checks import dbt_marts
 
@@ -138,7 +175,9 @@ def test_the_checks_guard_the_assets_of_the_project(dbt_manifest: Path) -> None:
     ours = [k for k in graph.asset_check_keys if k.name in (RAW_CHECK, MART_CHECK)]
     raw = [k for k in ours if k.name == RAW_CHECK]
     marts = [k for k in ours if k.name == MART_CHECK]
-    assert len(raw) == 28 and len(marts) == len(set(MART_SUITES) & dbt_marts(str(dbt_manifest)))
+    landed = {key for asset in extract_assets for key in asset.keys}
+    assert {k.asset_key for k in raw} == landed, "every raw table an extract asset lands has its suite"
+    assert len(raw) == 56 and len(marts) == len(set(MART_SUITES) & dbt_marts(str(dbt_manifest)))
     assert all(k.asset_key in built for k in ours), "a check guards an asset nothing builds"
     refresh = project.resolve_job_def("warehouse_refresh")
     assert {k for k in ours} <= set(refresh.asset_layer.asset_graph.asset_check_keys)

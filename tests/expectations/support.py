@@ -6,6 +6,7 @@ The tests point ``DWH_DATABASE_URL`` at the private database, so the product's o
 """
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -13,20 +14,31 @@ import psycopg
 import pytest
 
 from dwh import server
+from dwh.bootstrap import ensure_schemas
+from dwh.config.models import FileSource
 from dwh.warehouse import Target
 from expectations.marts import MART_SUITES
+from expectations.raw import RAW_TABLES as RAW_SUITE_TABLES
 from extractors.common.landing import RawLanding, RawRecord
+from extractors.common.runner import run_connection
 from sandbox.amocrm.render import account_for
 from sandbox.amocrm.render import render as render_amocrm
 from sandbox.bitrix24.render import Portal
+from sandbox.creatio import fixtures as creatio_fixtures
+from sandbox.files import fixtures as file_fixtures
+from sandbox.files.render import connection_settings, write_exports
+from sandbox.megaplan import fixtures as megaplan_fixtures
 from sandbox.onec import schema as onec_schema
 from sandbox.onec.render import render as render_onec
+from sandbox.rosbiznessoft import fixtures as rbs_fixtures
 from sandbox.world.generate import generate
 from sandbox.world.model import World
 from tests.dbt.landing import RAW_TABLES, land
+from tests.dbt.test_more_sources import land_creatio, land_megaplan, land_rosbiznessoft
 
 DATABASE = "quality_checks"
-SCHEMAS = ("raw_amocrm", "raw_bitrix24", "raw_onec", "marts")
+MORE_SYSTEMS = ("megaplan", "creatio", "rosbiznessoft", "file")
+SCHEMAS = ("raw_amocrm", "raw_bitrix24", "raw_onec", *(f"raw_{s}" for s in MORE_SYSTEMS), "marts")
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +132,45 @@ def land_world(
             counts[f"raw_onec.{entity}"] = land(conn, "onec", name, entity, render_onec(w, name, set_name),
                                                 key=_onec_key(set_name))  # fmt: skip
     assert set(counts) == {f"raw_{s}.{e}" for s in systems for e in RAW_TABLES[s]}
+    return counts
+
+
+def land_more_sources(
+    conn: psycopg.Connection, folder: Path, systems: tuple[str, ...] = MORE_SYSTEMS
+) -> dict:
+    """Megaplan, Creatio and RosBiznesSoft: their stand-ins' fixture worlds rendered as the APIs
+    serve them and landed as the extractors land them. Export files: three days of a file
+    connection's exports (deals and stage history) written to ``folder`` and loaded by the file
+    extractor itself. Returns the row count of every raw table of ``systems``."""
+    if "megaplan" in systems:
+        land_megaplan(conn, megaplan_fixtures.build_world())
+    if "creatio" in systems:
+        land_creatio(conn, creatio_fixtures.build_world())
+    if "rosbiznessoft" in systems:
+        land_rosbiznessoft(conn, rbs_fixtures.build_world())
+    if "file" in systems:
+        exports = file_fixtures.build_world()
+        source = FileSource.model_validate({**connection_settings(folder), "name": file_fixtures.SOURCE})
+        ensure_schemas(conn)  # the extractor's run log and rejects live in ops
+        conn.commit()
+        conn.autocommit = True  # the extractor commits a transaction per file
+        try:
+            for day in range(3):
+                if day:
+                    rbs_fixtures.change_world(exports, hours=24, seed=day)
+                write_exports(exports, file_fixtures.SOURCE, folder)
+                report = run_connection(source, conn, "incremental")
+                assert report.error is None and not report.rejects, (report.error, report.rejects)
+        finally:
+            conn.autocommit = False
+    counts = {
+        f"{t.schema}.{t.entity}": conn.execute(f'select count(*) from "{t.schema}"."{t.entity}"').fetchone()[
+            0
+        ]
+        for t in RAW_SUITE_TABLES
+        if t.system in systems
+    }
+    conn.commit()
     return counts
 
 

@@ -24,7 +24,7 @@ from expectations.runner import Outcome, Suite, run_suite, sample_table
 
 RAW_CHECK = "gx_raw_shape"
 MART_CHECK = "gx_mart_invariants"
-SYSTEMS = ("amocrm", "bitrix24", "onec")
+SYSTEMS = tuple(dict.fromkeys(system for system, _ in RAW_SUITES))  # every system with a raw suite
 
 
 def check_result(outcome: Outcome, key: dg.AssetKey, name: str) -> dg.AssetCheckResult:
