@@ -166,6 +166,10 @@ def _init(server: EmbeddedServer, kwargs: dict) -> None:
                 "-E",
                 "UTF8",
                 "--locale=C",
+                # C ordering, but lower()/upper() that know Cyrillic: stage and reason names are
+                # matched case-insensitively
+                "--locale-provider=builtin",
+                "--builtin-locale=C.UTF-8",
                 "--auth-local=trust",
                 "--auth-host=scram-sha-256",
                 f"--pwfile={pwfile}",

@@ -41,6 +41,15 @@ def test_start_on_empty_folder_listens_on_socket_and_tcp(own_server: server.Embe
         assert tcp.execute("select inet_server_addr()::text").fetchone()[0] == "127.0.0.1/32"
 
 
+def test_the_warehouse_folds_cyrillic_case_and_sorts_by_code_point(own_server: server.EmbeddedServer) -> None:
+    # stage and reason names from funnel.yaml are matched with lower(): «Новая заявка» == «НОВАЯ ЗАЯВКА»
+    server.start(own_server)
+    assert query(own_server, "select lower('Новая ЗАЯВКА'), upper('ёж')") == [("новая заявка", "ЁЖ")]
+    assert query(
+        own_server, "select array_agg(x order by x) from unnest(array['б', 'Я', 'a', 'Z']) as x"
+    ) == [(["Z", "a", "Я", "б"],)]
+
+
 def test_second_start_reuses_the_running_server(own_server: server.EmbeddedServer) -> None:
     server.start(own_server)
     pid = postmaster_pid(own_server)
