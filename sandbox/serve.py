@@ -1,5 +1,6 @@
-"""Run the sandbox: generate the world, start one stand-in per source on 127.0.0.1, write the
-demo configuration and the ground truth, and serve until SIGINT/SIGTERM.
+"""Run the sandbox: generate the world, start one stand-in per source on 127.0.0.1 (a file
+source is "served" by writing its exports into a folder), write the demo configuration and
+the ground truth, and serve until SIGINT/SIGTERM.
 
 While it serves, ``<config dir>/sandbox.pid`` holds the process id and
 ``<config dir>/sandbox.ready`` (JSON: urls, files) exists; both are removed on exit. A
@@ -11,19 +12,24 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from sandbox.files.render import write_exports
 from sandbox.mailbox import Mailbox
 from sandbox.standin import Faults, StandIn
 from sandbox.telegram import TelegramStandIn
-from sandbox.world.demo_config import DEFAULT_SMTP_PORT, ONEC_PUBLICATION, write_demo_config
+from sandbox.world.advance import ChangeSet, advance
+from sandbox.world.demo_config import DEFAULT_SMTP_PORT, ONEC_PUBLICATION, RBS_INSTALLATION, write_demo_config
 from sandbox.world.generate import generate
 from sandbox.world.model import World
 from sandbox.world.truth import write_truth
@@ -33,7 +39,15 @@ STANDINS = {
     "amocrm": ("sandbox.amocrm", "AmoCRMStandIn"),
     "bitrix24": ("sandbox.bitrix24", "Bitrix24StandIn"),
     "onec": ("sandbox.onec", "OneCStandIn"),
+    "megaplan": ("sandbox.megaplan", "MegaplanStandIn"),
+    "creatio": ("sandbox.creatio", "CreatioStandIn"),
+    "rosbiznessoft": ("sandbox.rosbiznessoft", "RosBiznesSoftStandIn"),
 }
+# systems served as files written into a folder, not over HTTP
+FILE_SYSTEMS = ("file",)
+# stand-in keyword arguments of the demo's installations
+STANDIN_OPTIONS: dict[str, dict[str, Any]] = {"rosbiznessoft": {"installation": RBS_INSTALLATION}}
+EXPORTS_FOLDER = "exports"  # beside the config directory: <data dir>/exports/<source name>
 PID_FILE = "sandbox.pid"
 READY_FILE = "sandbox.ready"
 
@@ -70,19 +84,42 @@ def parse_faults(spec: str | None, seed: int, source_names: list[str]) -> dict[s
 
 @dataclass
 class Sandbox:
-    """A world served by its stand-ins."""
+    """A world served by its stand-ins, and by export files for its file sources."""
 
     world: World
     standins: dict[str, StandIn] = field(default_factory=dict)
+    exports: dict[str, Path] = field(default_factory=dict)  # file source name -> its folder
+    owned_folder: Path | None = None  # a temporary exports folder, removed on stop
 
     @property
     def urls(self) -> dict[str, str]:
-        """source name -> the URL sources.yaml points at (1C: its OData publication)."""
+        """source name -> the URL sources.yaml points at (1C: its OData publication; a file
+        source: the folder of its exports)."""
         out = {}
         for name, standin in self.standins.items():
             system = self.world.source(name).system
             out[name] = standin.url + ONEC_PUBLICATION if system == "onec" else standin.url
+        for name, folder in self.exports.items():
+            out[name] = str(folder)
         return out
+
+    def write_exports(self) -> list[Path]:
+        """Each file source exports its deals and stage history as of the world's clock (a
+        later clock, a new pair of files beside the earlier ones)."""
+        written = []
+        for name, folder in self.exports.items():
+            written += write_exports(self.world, name, folder).values()
+        return written
+
+    def advance(self, days: float, seed: int) -> ChangeSet:
+        """Time moves on for every source: the world changes under the stand-ins' locks, and
+        the file sources export again."""
+        with ExitStack() as locks:
+            for standin in self.standins.values():
+                locks.enter_context(standin.lock)
+            changes = advance(self.world, days, seed)
+        self.write_exports()
+        return changes
 
     @property
     def env(self) -> dict[str, str]:
@@ -94,6 +131,9 @@ class Sandbox:
     def stop(self) -> None:
         for standin in self.standins.values():
             standin.stop()
+        if self.owned_folder is not None:
+            shutil.rmtree(self.owned_folder, ignore_errors=True)
+            self.owned_folder = None
 
 
 def start_sandbox(
@@ -101,14 +141,25 @@ def start_sandbox(
     faults: dict[str, Faults] | None = None,
     base_port: int | None = None,
     clock: Callable[[], float] | None = None,
+    exports_dir: str | Path | None = None,
 ) -> Sandbox:
     """Start one stand-in per source of ``world`` (ports ``base_port``, ``base_port+1``, ...
-    in the order of ``world.sources``, or free ones)."""
+    in the order of ``world.sources``, or free ones) and write the file sources' exports
+    into ``exports_dir/<source name>`` (a temporary folder, removed on stop, when not given)."""
     sandbox = Sandbox(world)
     try:
-        for i, source in enumerate(world.sources):
+        for source in world.sources:
+            if source.system in FILE_SYSTEMS:
+                if exports_dir is None:
+                    exports_dir = sandbox.owned_folder = Path(tempfile.mkdtemp(prefix="sandbox-exports-"))
+                folder = sandbox.exports[source.name] = Path(exports_dir).resolve() / source.name
+                shutil.rmtree(folder, ignore_errors=True)  # exports of an earlier world are not this one's
+        sandbox.write_exports()
+        served = [s for s in world.sources if s.system not in FILE_SYSTEMS]
+        for i, source in enumerate(served):
             cls = standin_class(source.system)
             kwargs: dict[str, Any] = {"faults": (faults or {}).get(source.name, Faults(seed=world.seed))}
+            kwargs.update(STANDIN_OPTIONS.get(source.system, {}))
             if clock is not None:
                 kwargs["clock"] = clock
             standin = cls(world, source.name, **kwargs)  # type: ignore[call-arg]
@@ -157,7 +208,12 @@ def serve(
         started = time.perf_counter()
         world = generate(seed, deals)
         took = time.perf_counter() - started
-        sandbox = start_sandbox(world, parse_faults(faults, seed, [s.name for s in world.sources]), base_port)
+        sandbox = start_sandbox(
+            world,
+            parse_faults(faults, seed, [s.name for s in world.sources]),
+            base_port,
+            exports_dir=config.resolve().parent / EXPORTS_FOLDER,
+        )
         amo = next((s for s in sandbox.standins.values() if hasattr(s, "redirect_uri")), None)
         extra: dict[str, Any] = {"redirect_uri": amo.redirect_uri} if amo is not None else {}  # type: ignore[attr-defined]
         # where the alerts go: a mail server keeping .eml files, and a Telegram Bot API stand-in
@@ -209,6 +265,6 @@ def serve(
 def _report(out: TextIO, world: World, sandbox: Sandbox, took: float, files: list[Path], truth: Path) -> None:
     print(f"sandbox: seed {world.seed}, {len(world.deals)} deals, generated in {took:.1f} s", file=out)
     for name, url in sandbox.urls.items():
-        print(f"  {name:<15} {world.source(name).system:<9} {url}", file=out)
+        print(f"  {name:<15} {world.source(name).system:<13} {url}", file=out)
     print("config: " + ", ".join(str(p) for p in files), file=out)
     print(f"truth: {truth}", file=out, flush=True)

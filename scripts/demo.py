@@ -1,9 +1,10 @@
 """`make demo`: the whole product on the sandbox, from a fresh clone.
 
 1. starts the embedded warehouse;
-2. starts the sandbox: a seeded sales world served by local stand-ins of amoCRM, Bitrix24
-   and 1C (plus an SMTP server and a Telegram Bot API stand-in for the alerts), which writes
-   the demo configuration pointing at them;
+2. starts the sandbox: a seeded sales world served by local stand-ins of amoCRM, Bitrix24,
+   1C, Megaplan, Creatio and RosBiznesSoft and by a folder of deal exports (plus an SMTP
+   server and a Telegram Bot API stand-in for the alerts), which writes the demo
+   configuration pointing at them;
 3. materializes every asset with ``dagster asset materialize --select '*'`` — the same command
    a data engineer runs;
 4. prints what landed, what the marts say, and where everything is.
@@ -107,6 +108,13 @@ def print_results() -> None:
                    round(extract(epoch from finished_at - started_at)::numeric, 1) as seconds
             from ops.extract_runs order by connection_name, run_id desc""").fetchall(),
               ["connection", "status", "records", "requests", "retries", "seconds"])  # fmt: skip
+        if exists(conn, "marts.fct_deals"):
+            step("deals per connection in the marts (open, won, lost)")
+            table(conn.execute("""
+                select source_name, source_system, count(*) filter (where status = 'open'),
+                       count(*) filter (where status = 'won'), count(*) filter (where status = 'lost')
+                from marts.fct_deals group by 1, 2 order by 1""").fetchall(),
+                  ["connection", "system", "open", "won", "lost"])  # fmt: skip
         if exists(conn, "marts.fct_lost_deals"):
             step("loss by canonical stage (all months): deals and money")
             table(conn.execute("""
@@ -169,7 +177,7 @@ def main() -> None:
     step(f"starting the sandbox CRMs (seed {SEED}, {DEALS} deals)")
     process, sandbox = start_sandbox(data_dir() / "sandbox")
     try:
-        for name, url in sandbox["urls"].items():
+        for name, url in sandbox["urls"].items():  # a file connection: the folder of its exports
             print(f"    {name:<15} {url}")
         env = {
             **os.environ,

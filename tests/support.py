@@ -15,6 +15,11 @@ DEMO_ENV = {
     "B24_WHOLESALE_WEBHOOK": "http://127.0.0.1:1/rest/1/test/",
     "ONEC_USER": "test-user",
     "ONEC_PASSWORD": "test-password",
+    "MEGAPLAN_TOKEN": "test-token",
+    "CREATIO_USER": "test-user",
+    "CREATIO_PASSWORD": "test-password",
+    "RBS_USER": "test-user",
+    "RBS_PASSWORD": "test-password",
     "TELEGRAM_BOT_TOKEN": "123:test",
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = write_exports(world, SOURCE, args.folder)
     for kind, path in paths.items():
         print(f"{kind}: {path}", file=sys.stderr)
-    entry = {"name": SOURCE, **connection_settings(args.folder)}
+    entry = {"name": SOURCE, **connection_settings(Path(args.folder).resolve())}
     print(yaml.safe_dump({"sources": [entry]}, allow_unicode=True, sort_keys=False), end="")
     return 0
 

@@ -181,12 +181,14 @@ def write_exports(world: World, source_name: str, folder: str | Path) -> dict[st
 
 
 def connection_settings(folder: str | Path, timezone: str = "Europe/Moscow") -> dict[str, Any]:
-    """The sources.yaml entry (without ``name``) that reads what ``write_exports`` wrote."""
-    root = Path(folder).resolve()
+    """The sources.yaml entry (without ``name``) that reads what ``write_exports`` wrote into
+    ``folder`` (a relative folder stays relative: the connection reads it against the
+    configuration folder)."""
+    root = Path(folder)
     return {
         "type": "file",
-        "path": str(root / "deals"),
-        "history_path": str(root / "history"),
+        "path": (root / "deals").as_posix(),
+        "history_path": (root / "history").as_posix(),
         "encoding": "cp1251",
         "delimiter": ";",
         "timezone": timezone,

@@ -86,14 +86,18 @@ def _advance(world: World, days: float, seed: int) -> ChangeSet:
             _edit(rng, deal, floor, horizon)
             updated.setdefault(deal.source_name, set()).add(deal.id)
 
-    alive = [d for d in existing if d.deleted_at is None and to_ts(d.updated_at) < horizon]
+    alive = [
+        d
+        for d in existing
+        if d.deleted_at is None and to_ts(d.updated_at) < horizon and books[d.source_name].deletes
+    ]
     for deal in rng.sample(alive, min(len(alive), max(1, round(len(existing) * P_DELETE_PER_DAY * days)))):
         sim.delete(deal, max(floor, to_ts(deal.updated_at)), horizon)
         if deal.deleted_at is not None:
             changes.deleted.setdefault(deal.source_name, []).append(deal.id)
             updated.get(deal.source_name, set()).discard(deal.id)
 
-    names = list(SOURCE_SHARES)
+    names = [n for n in SOURCE_SHARES if n in books]  # the world's own sources
     weights = [SOURCE_SHARES[n] for n in names]
     first = min(d.created_at for d in existing) if existing else before - timedelta(days=365)
     per_day = len(existing) / max(1.0, (before - first).total_seconds() / DAY)

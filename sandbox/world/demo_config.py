@@ -10,12 +10,19 @@ passing through them are the ``unmapped_stage`` / ``unknown_reason`` defects.
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sandbox.creatio.server import credential_env_names as creatio_env_names
+from sandbox.files.render import connection_settings as file_connection_settings
+from sandbox.megaplan.render import LOSS_REASON_FIELD_TITLE as MEGAPLAN_LOSS_REASON_FIELD
+from sandbox.megaplan.server import credential_env_names as megaplan_env_names
+from sandbox.rosbiznessoft.installation import EXAMPLE_RENAMED, Installation
+from sandbox.rosbiznessoft.server import credential_env_names as rbs_env_names
 from sandbox.world.layout import (
     CANONICAL_NAMES,
     CANONICAL_REASONS,
@@ -32,15 +39,46 @@ AMO_REDIRECT_URI = "https://example.com/amocrm/oauth"
 ONEC_PUBLICATION = "/trade/odata/standard.odata"
 BITRIX_LOSS_REASON_FIELD = "UF_CRM_LOSS_REASON"
 DEFAULT_SMTP_PORT = 18025
+# the demo's RosBiznesSoft installation names its structures and fields its own way
+RBS_INSTALLATION: Installation = EXAMPLE_RENAMED
 
 
-def sources_yaml(world: World, urls: dict[str, str], redirect_uri: str = AMO_REDIRECT_URI) -> dict[str, Any]:
+def sources_yaml(
+    world: World,
+    urls: dict[str, str],
+    redirect_uri: str = AMO_REDIRECT_URI,
+    config_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """One connection per source. ``urls`` holds each stand-in's URL and, for a file source,
+    the folder its exports are written to (written relative to ``config_dir`` when given)."""
     entries: list[dict[str, Any]] = []
     for source in world.sources:
         if source.name not in urls:
             raise KeyError(f"no URL given for source {source.name!r} (given: {', '.join(urls) or 'none'})")
         url = urls[source.name].rstrip("/")
         env = _env_prefix(source.name)
+        if source.system == "file":
+            folder = url
+            if config_dir is not None and Path(folder).is_absolute():
+                folder = os.path.relpath(folder, Path(config_dir).resolve())
+            entries.append({"name": source.name, **file_connection_settings(folder, source.timezone)})
+            continue
+        if source.system == "megaplan":
+            token, _, _ = megaplan_env_names(source.name)
+            entries.append({"name": source.name, "type": "megaplan", "base_url": url,
+                            "auth": {"app_token": f"${{{token}}}"}})  # fmt: skip
+            continue
+        if source.system == "creatio":
+            user, password, _, _ = creatio_env_names(source.name)
+            entries.append({"name": source.name, "type": "creatio", "base_url": url,
+                            "username": f"${{{user}}}", "password": f"${{{password}}}"})  # fmt: skip
+            continue
+        if source.system == "rosbiznessoft":
+            user, password = rbs_env_names(source.name)
+            entries.append({"name": source.name, "type": "rosbiznessoft", "base_url": url,
+                            "username": f"${{{user}}}", "password": f"${{{password}}}",
+                            "timezone": source.timezone, **RBS_INSTALLATION.connection_settings()})  # fmt: skip
+            continue
         if source.system == "amocrm":
             entries.append(
                 {
@@ -113,8 +151,12 @@ def source_mapping(world: World, source_name: str) -> dict[str, Any]:
         (s.name for p in pipelines for s in p.stages if s.kind == "conditional_refusal"),
         None,
     )
-    if system == "bitrix24":
-        section["loss_reason_field"] = BITRIX_LOSS_REASON_FIELD
+    if system in ("bitrix24", "megaplan"):
+        # Bitrix24: the UF field and the tender stages naming reasons; Megaplan: the enumeration
+        # custom field and the negative states naming reasons
+        section["loss_reason_field"] = (
+            BITRIX_LOSS_REASON_FIELD if system == "bitrix24" else MEGAPLAN_LOSS_REASON_FIELD
+        )
         section["loss_reason_stages"] = True
         for pipeline in pipelines:
             for stage in pipeline.stages:
@@ -137,10 +179,12 @@ def funnel_yaml(world: World) -> dict[str, Any]:
             entry["max_days"] = STAGE_MAX_DAYS[code]
         stages.append(entry)
     people = []
+    files = {s.name for s in world.sources if s.system == "file"}
     for manager in world.managers:
-        # the same person is found by e-mail (case aside) unless one system spells it differently
+        # the same person is found by e-mail (case aside) unless one system spells it
+        # differently; an export names the manager and shows no e-mail
         spelt = {e.lower() for e in manager.emails_by_source.values()}
-        if spelt - {manager.email.lower()}:
+        if spelt - {manager.email.lower()} or files & set(manager.user_ids):
             people.append(
                 {
                     "name": manager.name,
@@ -207,7 +251,7 @@ def write_demo_config(
     header = "# Written by `python -m sandbox serve` for the sandbox world (seed {seed}, {size} deals).\n"
     written = []
     for name, payload in (
-        ("sources.yaml", sources_yaml(world, urls, redirect_uri)),
+        ("sources.yaml", sources_yaml(world, urls, redirect_uri, out)),
         ("funnel.yaml", funnel_yaml(world)),
         ("alerts.yaml", alerts_yaml(smtp_port, telegram_api_url)),
     ):

@@ -1,7 +1,8 @@
 """``generate(seed, deals)``: the demo company's sales world, deterministic in its arguments.
 
-A distribution company sells through amoCRM (retail), Bitrix24 (wholesale and tenders) and
-1C:УТ (key accounts). Ten managers and the head of sales; customers with INNs, some present
+A distribution company sells through amoCRM (retail), Bitrix24 (wholesale and tenders),
+1C:УТ (key accounts), Megaplan (equipment and projects), Creatio (B2B), RosBiznesSoft (a
+regional office) and a spreadsheet funnel exported to files. Ten managers and the head of sales; customers with INNs, some present
 in two or three systems; deals created over the fourteen months before ``WORLD_NOW`` and
 moved through each system's own pipelines. See sandbox/README.md for what is in it and the
 deliberate defects.
@@ -22,9 +23,14 @@ from sandbox.world import vocabulary as vocab
 from sandbox.world.layout import (
     AMO,
     B24,
+    CREATIO,
+    FILE,
+    MEGAPLAN,
     ONEC,
+    RBS,
     REASON_TRUE,
     SOURCE_SHARES,
+    SYSTEMS,
     build_loss_reasons,
     build_pipelines,
     build_sources,
@@ -46,18 +52,18 @@ WORKDAY_HOURS = 10
 
 # key, surname, first name, female, systems, systems where deactivated, fixed strengths
 TEAM: list[tuple[str, str, str, bool, tuple[str, ...], tuple[str, ...], dict[str, float] | None]] = [
-    ("m01", "Иванов", "Иван", False, (AMO, B24), (), {"new": 0.80, "contact": 0.70, "proposal": 0.85, "contract": 0.955}),
-    ("m02", "Сидоров", "Пётр", False, (AMO, ONEC), (), {"new": 0.955, "contact": 0.90, "proposal": 0.70, "contract": 0.80}),
-    ("m03", "Петрова", "Анна", True, (AMO,), (), None),
-    ("m04", "Смирнова", "Мария", True, (AMO, B24), (AMO,), None),
-    ("m05", "Кузнецов", "Алексей", False, (B24,), (), None),
-    ("m06", "Попова", "Елена", True, (B24, ONEC), (), None),
-    ("m07", "Васильев", "Дмитрий", False, (B24,), (), None),
-    ("m08", "Новикова", "Ольга", True, (ONEC,), (), None),
-    ("m09", "Морозов", "Сергей", False, (ONEC, AMO), (ONEC,), None),
-    ("m10", "Волкова", "Татьяна", True, (AMO, B24), (), None),
+    ("m01", "Иванов", "Иван", False, (AMO, B24, RBS), (), {"new": 0.80, "contact": 0.70, "proposal": 0.85, "contract": 0.955}),
+    ("m02", "Сидоров", "Пётр", False, (AMO, ONEC, CREATIO), (), {"new": 0.955, "contact": 0.90, "proposal": 0.70, "contract": 0.80}),
+    ("m03", "Петрова", "Анна", True, (AMO, MEGAPLAN, FILE), (), None),
+    ("m04", "Смирнова", "Мария", True, (AMO, B24, FILE), (AMO,), None),
+    ("m05", "Кузнецов", "Алексей", False, (B24, CREATIO), (), None),
+    ("m06", "Попова", "Елена", True, (B24, ONEC, RBS), (), None),
+    ("m07", "Васильев", "Дмитрий", False, (B24, MEGAPLAN, FILE), (), None),
+    ("m08", "Новикова", "Ольга", True, (ONEC, CREATIO), (), None),
+    ("m09", "Морозов", "Сергей", False, (ONEC, AMO, RBS), (ONEC,), None),
+    ("m10", "Волкова", "Татьяна", True, (AMO, B24, MEGAPLAN), (MEGAPLAN,), None),
 ]  # fmt: skip
-HEAD_OF_SALES = ("m00", "Соколова", "Ирина", True, (AMO, B24, ONEC))
+HEAD_OF_SALES = ("m00", "Соколова", "Ирина", True, tuple(SYSTEMS))
 # a manager whose e-mail in one system is not the company one (only funnel.yaml's people
 # section ties the accounts together)
 PRIVATE_EMAILS = {("m06", ONEC): "lena.popova@mail.ru"}
@@ -140,6 +146,7 @@ def generate_stream(
 def build_team(rng: random.Random) -> list[Manager]:
     amo_ids: set[int] = set()
     b24_next = 7
+    counters = {MEGAPLAN: 1_000_001, RBS: 11}  # Megaplan employee ids, RosBiznesSoft user ids
     managers = []
     rows = [(*row[:6], row[6]) for row in TEAM] + [(*HEAD_OF_SALES, (), {})]
     for key, surname, first, _female, systems, inactive_in, fixed in rows:
@@ -167,7 +174,14 @@ def build_team(rng: random.Random) -> list[Manager]:
                 manager.user_ids[source] = "1" if key == HEAD_OF_SALES[0] else str(b24_next)
                 b24_next += rng.randrange(1, 4) if key != HEAD_OF_SALES[0] else 0
                 spelt = email
-            else:
+            elif source in counters:
+                manager.user_ids[source] = str(counters[source])
+                counters[source] += 1
+                spelt = email.upper() if source == MEGAPLAN and rng.random() < 0.3 else email
+            elif source == FILE:  # an export shows the manager's name, nothing else
+                manager.user_ids[source] = manager.name
+                spelt = email
+            else:  # 1C and Creatio: GUIDs
                 manager.user_ids[source] = guid(rng)
                 spelt = email.upper() if rng.random() < 0.5 else email
             manager.emails_by_source[source] = PRIVATE_EMAILS.get((key, source), spelt)
@@ -187,17 +201,21 @@ INN_STYLES = {
     AMO: (("plain", 0.60), ("prefixed", 0.25), ("spaced", 0.15)),
     B24: (("plain", 0.75), ("spaced", 0.25)),
     ONEC: (("plain", 1.0),),
+    MEGAPLAN: (("plain", 0.60), ("prefixed", 0.20), ("spaced", 0.20)),
+    CREATIO: (("plain", 0.85), ("prefixed", 0.15)),
+    RBS: (("plain", 1.0),),
+    FILE: (("plain", 0.80), ("spaced", 0.20)),
 }
-PHONE_STYLE = {AMO: 0, B24: 1, ONEC: 2}
+PHONE_STYLE = {AMO: 0, B24: 1, ONEC: 2, MEGAPLAN: 1, CREATIO: 1, RBS: 2, FILE: 0}
 
 
 class _Ids:
     def __init__(self) -> None:
-        self.company = {AMO: 40_000_001, B24: 1}
-        self.contact = {AMO: 50_000_001, B24: 1}
+        self.company = {AMO: 40_000_001, B24: 1, MEGAPLAN: 2_000_001, RBS: 101, FILE: 1}
+        self.contact = {AMO: 50_000_001, B24: 1, MEGAPLAN: 3_000_001, RBS: 3001, FILE: 1}
 
     def next(self, kind: str, source: str, rng: random.Random) -> str:
-        if source == ONEC:
+        if source in (ONEC, CREATIO):
             return guid(rng)
         counters = self.company if kind == "company" else self.contact
         value = counters[source]
@@ -207,6 +225,7 @@ class _Ids:
 
 def build_customers(rng: random.Random, world: World, deals: int, start: datetime) -> None:
     ids = _Ids()
+    file_names: set[str] = set()  # a file names a customer by its name: one name, one customer
     names = list(SOURCE_SHARES)
     weights = [SOURCE_SHARES[n] for n in names]
     for number in range(1, max(30, deals // 4) + 1):
@@ -252,6 +271,13 @@ def build_customers(rng: random.Random, world: World, deals: int, start: datetim
                 name = short
             elif source == B24 and not individual and rng.random() < 0.4:
                 name = official.replace("«", '"').replace("»", '"')
+            if source == FILE:
+                base, n = name, 1
+                while name in file_names:
+                    n += 1
+                    name = f"{base} ({n})"
+                file_names.add(name)
+                company_id = name
             company = Company(
                 id=company_id,
                 source_name=source,
@@ -290,6 +316,18 @@ def build_customers(rng: random.Random, world: World, deals: int, start: datetim
 
 
 # -- what the simulator needs per source ----------------------------------------------------
+# system -> the first deal id (or code number) and the first comment id
+FIRST_IDS = {
+    "amocrm": (30_000_001, 900_000_001),
+    "bitrix24": (1, 1001),
+    "onec": (1, 1),
+    "megaplan": (5001, 7_000_001),
+    "creatio": (1, 1),
+    "rosbiznessoft": (1, 1),
+    "file": (10_001, 1),
+}
+
+
 def build_books(
     world: World, deactivated: dict[tuple[str, str], int], first_ids: bool = False
 ) -> dict[str, Book]:
@@ -308,11 +346,12 @@ def build_books(
                 reasons.setdefault(REASON_TRUE[(name, reason.name)], []).append(reason)
         unknown_true = [t for t, rs in reasons.items() if all(r.canonical is None for r in rs)]
         if first_ids:
-            next_deal = {"amocrm": 30_000_001, "bitrix24": 1, "onec": 1}[source.system]
-            next_comment = {"amocrm": 900_000_001, "bitrix24": 1001, "onec": 1}[source.system]
+            next_deal, next_comment = FIRST_IDS[source.system]
         else:
             own = [d for d in world.deals if d.source_name == name]
-            if source.system == "onec":
+            if source.system == "creatio":  # GUIDs only
+                next_deal = 1
+            elif source.system in ("onec", "rosbiznessoft"):  # the number after the deal's code
                 next_deal = 1 + max((int(d.number.split("-")[-1]) for d in own), default=0)
             else:
                 next_deal = 1 + max((int(d.id) for d in own), default=0)

@@ -44,23 +44,27 @@ COMMENT_MIN_CHARS = 10
 LOST_TOO_FAST_MINUTES = 30
 
 AMO, B24, ONEC = "amo_retail", "b24_wholesale", "erp"
-SOURCE_SHARES = {AMO: 0.40, B24: 0.35, ONEC: 0.25}
+MEGAPLAN, CREATIO, RBS, FILE = "megaplan_main", "creatio_b2b", "rbs", "legacy_excel"
+SOURCE_SHARES = {AMO: 0.32, B24: 0.28, ONEC: 0.20, MEGAPLAN: 0.06, CREATIO: 0.06, RBS: 0.04, FILE: 0.04}
+SYSTEMS = {
+    AMO: "amocrm", B24: "bitrix24", ONEC: "onec", MEGAPLAN: "megaplan", CREATIO: "creatio",
+    RBS: "rosbiznessoft", FILE: "file",
+}  # fmt: skip
 
-# Bitrix24 failure stages that name the reason: reason text -> the demo mapping's code
-# (None: the demo mapping does not know it).
-STAGE_REASON_CANONICAL: dict[str, str | None] = {
-    "Проиграли: цена": "high_price",
-    "Проиграли: конкурент": "other_supplier",
-    "Проиграли: нет бюджета": "no_budget",
-    "Проиграли: отмена закупки": None,
-}
-# the true reason behind each such stage
-STAGE_REASON_TRUE = {
-    "Проиграли: цена": "high_price",
-    "Проиграли: конкурент": "other_supplier",
-    "Проиграли: нет бюджета": "no_budget",
-    "Проиграли: отмена закупки": "tender_cancelled",
-}
+# Failure stages that name the reason (Bitrix24 tender stages, Megaplan negative states):
+# (reason text, the demo mapping's code or None when it does not know it, the true reason).
+_STAGE_REASONS = [
+    ("Проиграли: цена", "high_price", "high_price"),
+    ("Проиграли: конкурент", "other_supplier", "other_supplier"),
+    ("Проиграли: нет бюджета", "no_budget", "no_budget"),
+    ("Проиграли: отмена закупки", None, "tender_cancelled"),
+    ("Отказ: дорого", "high_price", "high_price"),
+    ("Отказ: нет бюджета", "no_budget", "no_budget"),
+    ("Отказ: выбрали конкурента", "other_supplier", "other_supplier"),
+    ("Не дозвонились 📵", None, "unreachable"),
+]
+STAGE_REASON_CANONICAL: dict[str, str | None] = {name: code for name, code, _ in _STAGE_REASONS}
+STAGE_REASON_TRUE: dict[str, str] = {name: true for name, _, true in _STAGE_REASONS}
 
 # Each source's own loss reasons: (id or None for a GUID, name, canonical code, true reason).
 _REASONS: dict[str, list[tuple[str | None, str, str | None, str]]] = {
@@ -96,6 +100,40 @@ _REASONS: dict[str, list[tuple[str | None, str, str | None, str]]] = {
         (None, "Не устраивают условия поставки", "delivery_terms", "delivery_terms"),
         (None, "Клиент не отвечает", None, "unreachable"),
     ],
+    MEGAPLAN: [  # the values of the enumeration custom field "Причина отказа"
+        ("9001", "Нет бюджета", "no_budget", "no_budget"),
+        ("9002", "Дорого", "high_price", "high_price"),
+        ("9003", "Выбрали другого поставщика", "other_supplier", "other_supplier"),
+        ("9004", "Не актуально", "not_interested", "not_interested"),
+        ("9005", "Сорвали сроки", "delivery_terms", "delivery_terms"),
+        ("9006", "Пропал интерес", None, "need_gone"),
+    ],
+    CREATIO: [
+        (None, "Нет бюджета", "no_budget", "no_budget"),
+        (None, "Выбрали другого поставщика", "other_supplier", "other_supplier"),
+        (None, "Высокая цена", "high_price", "high_price"),
+        (None, "Закупка отложена", "not_planned", "not_planned"),
+        (None, "Не подходит продукт", "not_fit", "not_fit"),
+        (None, "Нет интереса", "not_interested", "not_interested"),
+        (None, "Не выходит на связь", None, "unreachable"),
+    ],
+    RBS: [
+        ("1", "Нет бюджета", "no_budget", "no_budget"),
+        ("2", "Выбрали другого поставщика", "other_supplier", "other_supplier"),
+        ("3", "Высокая цена", "high_price", "high_price"),
+        ("4", "Закупка не запланирована", "not_planned", "not_planned"),
+        ("5", "Не подходит по характеристикам", "not_fit", "not_fit"),
+        ("6", "Не устроили сроки поставки", "delivery_terms", "delivery_terms"),
+        ("7", "Пропал клиент", None, "unreachable"),
+    ],
+    FILE: [  # a file names a reason by its text: the id is the name
+        ("Нет бюджета", "Нет бюджета", "no_budget", "no_budget"),
+        ("Купили у конкурента", "Купили у конкурента", "other_supplier", "other_supplier"),
+        ("Дорого", "Дорого", "high_price", "high_price"),
+        ("Не актуально", "Не актуально", "not_interested", "not_interested"),
+        ("Не подошли условия доставки", "Не подошли условия доставки", "delivery_terms", "delivery_terms"),
+        ("Передумали", "Передумали", None, "need_gone"),
+    ],
 }
 # true reason of each source reason, by (source, name)
 REASON_TRUE: dict[tuple[str, str], str] = {(s, r[1]): r[3] for s, rows in _REASONS.items() for r in rows}
@@ -112,6 +150,75 @@ ONEC_STAGES = [  # PredefinedDataName, Description, canonical
 ONEC_DEAL_KIND = "Типовая продажа"
 UNSORTED_STAGE_NAME = "Неразобранное"
 CONDITIONAL_REFUSAL_NAME = "Условный отказ"
+# Megaplan: "Продажи" has one negative state per reason, "Проекты" one generic "Отказ" and
+# the reason in the enumeration custom field (id, name, kind, canonical, reason named)
+MEGAPLAN_PROGRAMS: dict[tuple[str, str], list[tuple[str, str, str, str | None, str | None]]] = {
+    ("11", "Продажи"): [
+        ("101", "Новая заявка", "process", "new", None),
+        ("102", "Квалификация", "process", "contact", None),
+        ("103", "КП отправлено", "process", "proposal", None),
+        ("104", "Переговоры", "process", "contract", None),
+        ("105", CONDITIONAL_REFUSAL_NAME, "conditional_refusal", None, None),
+        ("106", "Сделка заключена", "won", None, None),
+        ("107", "Отказ: дорого", "lost", None, "Отказ: дорого"),
+        ("108", "Отказ: нет бюджета", "lost", None, "Отказ: нет бюджета"),
+        ("109", "Отказ: выбрали конкурента", "lost", None, "Отказ: выбрали конкурента"),
+        ("110", "Не дозвонились 📵", "lost", None, "Не дозвонились 📵"),
+    ],
+    ("12", "Проекты"): [
+        ("201", "Новый проект", "process", "new", None),
+        ("202", "Встреча", "process", "contact", None),
+        ("203", "Расчёт", "process", None, None),  # left unmapped on purpose
+        ("204", "Предложение", "process", "proposal", None),
+        ("205", "Договор", "process", "contract", None),
+        ("206", "Проект реализован", "won", None, None),
+        ("207", "Отказ", "lost", None, None),
+    ],
+}
+# Creatio: one stage list per site (name, kind, canonical); ids are GUIDs
+CREATIO_PIPELINE = "Продажи"
+CREATIO_STAGES = [
+    ("Квалификация", "process", "new"),
+    ("Презентация", "process", "contact"),
+    ("КП отправлено", "process", "proposal"),
+    ("Согласование договора", "process", "contract"),
+    (CONDITIONAL_REFUSAL_NAME, "conditional_refusal", None),
+    ("Закрыта успешно", "won", None),
+    ("Закрыта и не реализована", "lost", None),
+    ("Отклонена клиентом", "lost", None),
+]
+# RosBiznesSoft: deal types with their own stages (name, kind, canonical); numeric ids
+RBS_PIPELINES = {
+    "Продажи": [
+        ("Новая заявка", "process", "new"),
+        ("Выявление потребности", "process", "contact"),
+        ("Коммерческое предложение", "process", "proposal"),
+        ("Согласование договора", "process", "contract"),
+        (CONDITIONAL_REFUSAL_NAME, "conditional_refusal", None),
+        ("Успешно реализовано", "won", None),
+        ("Закрыто и не реализовано", "lost", None),
+    ],
+    "Тендеры": [
+        ("Подготовка заявки", "process", "new"),
+        ("Анализ тендера", "process", "contact"),
+        ("Проверка документации", "process", None),  # left unmapped on purpose
+        ("Заявка подана", "process", "proposal"),
+        ("Исполнение контракта", "process", "contract"),
+        ("Выигран", "won", None),
+        ("Проигран", "lost", None),
+    ],
+}
+# the spreadsheet funnel a sales office exports: names are the ids
+FILE_PIPELINE = "Воронка продаж"
+FILE_STAGES = [
+    ("Новая заявка", "process", "new"),
+    ("Первый контакт", "process", "contact"),
+    ("Коммерческое предложение", "process", "proposal"),
+    ("Договор", "process", "contract"),
+    (CONDITIONAL_REFUSAL_NAME, "conditional_refusal", None),
+    ("Сделка успешна", "won", None),
+    ("Сделка провалена", "lost", None),
+]
 
 
 def guid(rng: random.Random) -> str:
@@ -119,7 +226,7 @@ def guid(rng: random.Random) -> str:
 
 
 def build_sources() -> list[Source]:
-    return [Source(AMO, "amocrm"), Source(B24, "bitrix24"), Source(ONEC, "onec")]
+    return [Source(name, system) for name, system in SYSTEMS.items()]  # type: ignore[arg-type]
 
 
 def build_pipelines(rng: random.Random) -> list[Pipeline]:
@@ -222,7 +329,32 @@ def build_pipelines(rng: random.Random) -> list[Pipeline]:
         for i, (predefined, description, canonical) in enumerate(ONEC_STAGES)
     ]
     typical = Pipeline(kind_id, ONEC, ONEC_DEAL_KIND, onec_stages, sort=1, is_main=True)
-    return [retail, wholesale, general, tenders, typical]
+    return [retail, wholesale, general, tenders, typical, *_more_pipelines(rng)]
+
+
+def _more_pipelines(rng: random.Random) -> list[Pipeline]:
+    """Megaplan's programs, Creatio's stage list, RosBiznesSoft's deal types, the file's funnel."""
+    out = []
+    for sort, ((pid, name), rows) in enumerate(MEGAPLAN_PROGRAMS.items(), start=1):
+        stages = [
+            Stage(sid, sname, kind, (i + 1) * 10, canonical, reason_name=reason)  # type: ignore[arg-type]
+            for i, (sid, sname, kind, canonical, reason) in enumerate(rows)
+        ]
+        out.append(Pipeline(pid, MEGAPLAN, name, stages, sort=sort, is_main=sort == 1))
+    creatio = [Stage(guid(rng), name, kind, (i + 1) * 10, canonical)  # type: ignore[arg-type]
+               for i, (name, kind, canonical) in enumerate(CREATIO_STAGES)]  # fmt: skip
+    out.append(Pipeline(guid(rng), CREATIO, CREATIO_PIPELINE, creatio, sort=1, is_main=True))
+    stage_id = 0
+    for sort, (name, rows) in enumerate(RBS_PIPELINES.items(), start=1):
+        stages = []
+        for i, (sname, kind, canonical) in enumerate(rows):
+            stage_id += 1
+            stages.append(Stage(str(stage_id), sname, kind, (i + 1) * 10, canonical))  # type: ignore[arg-type]
+        out.append(Pipeline(str(sort), RBS, name, stages, sort=sort, is_main=sort == 1))
+    file_stages = [Stage(name, name, kind, (i + 1) * 10, canonical)  # type: ignore[arg-type]
+                   for i, (name, kind, canonical) in enumerate(FILE_STAGES)]  # fmt: skip
+    out.append(Pipeline(FILE_PIPELINE, FILE, FILE_PIPELINE, file_stages, sort=1, is_main=True))
+    return out
 
 
 def build_loss_reasons(rng: random.Random, created_at: datetime) -> list[LossReason]:

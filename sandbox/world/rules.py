@@ -57,6 +57,12 @@ class WorldIndex:
     def ladder(self, deal: Deal, pipeline_id: str | None = None) -> Ladder:
         return self.ladders[(deal.source_name, pipeline_id or deal.pipeline_id)]
 
+    def pipeline_name(self, deal: Deal, pipeline_id: str | None = None) -> str:
+        """The pipeline's name as the warehouse sees it: Creatio has none (one stage list per site)."""
+        if self.systems[deal.source_name] == "creatio":
+            return ""
+        return self.ladder(deal, pipeline_id).pipeline.name
+
 
 @dataclass
 class LossFacts:
@@ -68,10 +74,28 @@ class LossFacts:
     comment: str  # the last comment on the deal, "" when none
 
 
-def loss_comment(deal: Deal) -> str:
+# systems that keep a deal's comments in one text, one per line (Creatio's Notes, an
+# export's comment column): that text is the loss comment
+JOINED_COMMENTS = ("creatio", "file")
+
+
+def loss_comment(deal: Deal, system: str = "") -> str:
+    """The latest comment on the deal; Creatio and a file export: every comment, one per line."""
     if not deal.comments:
         return ""
+    if system in JOINED_COMMENTS:
+        return "\n".join(c.text for c in sorted(deal.comments, key=lambda c: c.at)).strip()
     return max(enumerate(deal.comments), key=lambda ic: (ic[1].at, ic[0]))[1].text
+
+
+def stage_reason(system: str, stage: Stage | None) -> str | None:
+    """The reason a failure stage names: Bitrix24's reason stages; every negative state of
+    Megaplan (where the funnel names reasons by state, the state is the reason)."""
+    if stage is None or stage.kind != "lost":
+        return None
+    if stage.reason_name:
+        return stage.reason_name
+    return stage.name if system == "megaplan" else None
 
 
 def passed_refusal(ix: WorldIndex, deal: Deal) -> bool:
@@ -97,19 +121,22 @@ def loss_facts(ix: WorldIndex, deal: Deal) -> LossFacts:
                 continue
             lost_at, lost_pipeline = stage, move.pipeline_id
             break
+    # the reason field first (Megaplan's custom field wins over the state; a Bitrix24 deal in a
+    # reason stage has its field empty), else the reason the failure stage names
     raw, code, known = "", "", True
-    if final is not None and final.reason_name:
-        raw = final.reason_name
-        mapped = STAGE_REASON_CANONICAL.get(final.reason_name)
-        known = mapped is not None
-        code = mapped or "other"
-    elif deal.loss_reason_id:
+    named = stage_reason(system, final)
+    if deal.loss_reason_id:
         reason = ix.reasons[(deal.source_name, deal.loss_reason_id)]
         raw = reason.name
         known = reason.canonical is not None
         code = reason.canonical or "other"
-    pipeline_name = ix.ladder(deal, lost_pipeline).pipeline.name if lost_pipeline else None
-    return LossFacts(lost_at, pipeline_name, raw, code, known, loss_comment(deal))
+    elif named:
+        raw = named
+        mapped = STAGE_REASON_CANONICAL.get(named)
+        known = mapped is not None
+        code = mapped or "other"
+    pipeline_name = ix.pipeline_name(deal, lost_pipeline) if lost_pipeline else None
+    return LossFacts(lost_at, pipeline_name, raw, code, known, loss_comment(deal, system))
 
 
 def skipped_refusal(ix: WorldIndex, deal: Deal) -> bool:

@@ -67,10 +67,20 @@ LOSS_WEIGHTS_LATE = {
     "not_interested": 5, "delivery_terms": 14, "other": 3,
 }  # fmt: skip
 
-PIPELINE_WEIGHTS = {"Розница": 0.7, "Опт": 0.3, "Общая": 0.65, "Тендеры": 0.35}
-AMOUNT_MEDIAN_RUB = {"Розница": 120_000, "Опт": 600_000, "Общая": 300_000, "Тендеры": 1_500_000}
+PIPELINE_WEIGHTS = {
+    "Розница": 0.7, "Опт": 0.3, "Общая": 0.65, "Тендеры": 0.35, "Продажи": 0.65, "Проекты": 0.35,
+}  # fmt: skip
+AMOUNT_MEDIAN_RUB = {
+    "Розница": 120_000, "Опт": 600_000, "Общая": 300_000, "Тендеры": 1_500_000, "Продажи": 250_000,
+    "Проекты": 900_000,
+}  # fmt: skip
 ONEC_AMOUNT_MEDIAN_RUB = 400_000
 ONEC_CURRENCIES = (("RUB", 0.72), ("USD", 0.16), ("EUR", 0.12))
+MEGAPLAN_CURRENCIES = (("RUB", 0.9), ("USD", 0.1))
+# systems where a deal may move to another pipeline (a Megaplan program's deal cannot)
+PIPELINE_SWITCHING = ("amocrm", "bitrix24")
+# systems whose deals are never deleted (an export lists what exists, a file deletes nothing)
+NEVER_DELETED = ("file",)
 
 
 @dataclass
@@ -93,6 +103,11 @@ class Book:
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def deletes(self) -> bool:
+        """Whether the source's deals can be deleted (an export deletes nothing)."""
+        return self.source.system not in NEVER_DELETED
 
     def managers_at(self, ts: int) -> list[Manager]:
         return [m for m in self.managers if self.deactivated_at.get(m.key, 1 << 62) > ts]
@@ -184,7 +199,7 @@ class Simulator:
             and rng.random() < P_ONEC_EMPTY_DATES
         ):
             deal.defects.add("onec_empty_dates")
-        if may_delete and rng.random() < P_DELETED:
+        if may_delete and book.deletes and rng.random() < P_DELETED:
             self.delete(deal, to_ts(deal.updated_at), self.horizon)
 
     def delete(self, deal: Deal, after_ts: int, before_ts: int) -> None:
@@ -252,14 +267,30 @@ class Simulator:
         rub = rng.lognormvariate(math.log(AMOUNT_MEDIAN_RUB.get(ladder.pipeline.name, 200_000)), 0.8)
         if system == "amocrm":
             return Decimal(int(round(rub, -2))), "RUB"
+        if system == "megaplan":
+            currency = rng.choices(*zip(*MEGAPLAN_CURRENCIES, strict=True))[0]
+            if currency == "RUB":
+                return Decimal(int(round(rub, -3))), currency
+            rate = self.rate_of(currency, to_dt(created_ts))
+            return Decimal(round(rub / float(rate), -1)).quantize(Decimal(1)), currency
+        if system == "creatio":  # the site's base currency, whole roubles
+            return Decimal(int(round(rub, -2))), "RUB"
         return Decimal(f"{rub:.2f}") if rng.random() < 0.3 else Decimal(int(round(rub, -3))), "RUB"
 
     def _ids(self, book: Book) -> tuple[str, str]:
         rng = self.rng
-        if book.source.system == "onec":
+        system = book.source.system
+        if system == "onec":
             number = book.next_deal
             book.next_deal += 1
             return guid(rng), f"00-{number:08d}"
+        if system == "creatio":  # no number: the opportunity is its GUID
+            opportunity = guid(rng)
+            return opportunity, opportunity
+        if system == "rosbiznessoft":
+            number = book.next_deal
+            book.next_deal += 1
+            return str(number), f"С-{number:05d}"
         deal_id = str(book.next_deal)
         book.next_deal += 1 + (rng.random() < 0.1) * rng.randrange(1, 4)
         return deal_id, deal_id
@@ -278,11 +309,20 @@ class Simulator:
             if ladder.pipeline.name == "Тендеры":
                 return f"Тендер № {rng.randrange(100000, 999999)}: поставка {product}"
             return f"{who}: поставка {product}" if who else f"Поставка {product}"
+        if book.source.system == "megaplan":
+            return (
+                f"Поставка оборудования №{deal_id}"
+                if ladder.pipeline.name == "Продажи"
+                else f"Проект внедрения №{deal_id}"
+            )
         return f"Поставка {product} ({who})" if who else f"Поставка {product}"
 
     def choose_loss(self, book: Book, ladder: Ladder, level: int, fast: bool) -> LossChoice:
+        """The true reason of a loss and how the source records it. In a pipeline whose every
+        failure stage names a reason (Megaplan's "Продажи"), the stage is always the reason."""
         rng = self.rng
-        unknown_pool = list(book.unknown_true) + [
+        stage_only = bool(ladder.lost) and not ladder.generic_lost()
+        unknown_pool = ([] if stage_only else list(book.unknown_true)) + [
             STAGE_REASON_TRUE[s.reason_name]
             for s in ladder.reason_stages()
             if s.reason_name and STAGE_REASON_CANONICAL[s.reason_name] is None
@@ -291,14 +331,19 @@ class Simulator:
             true = rng.choice(unknown_pool)
         else:
             weights = LOSS_WEIGHTS_EARLY if level <= 1 else LOSS_WEIGHTS_LATE
-            codes = [c for c in weights if c in book.reasons]
+            known = (
+                {STAGE_REASON_TRUE[s.reason_name or ""] for s in ladder.reason_stages()}
+                if stage_only
+                else book.reasons
+            )
+            codes = [c for c in weights if c in known]
             true = rng.choices(codes, [weights[c] for c in codes])[0]
-        missing = rng.random() < (0.3 if fast else P_MISSING_REASON)
+        missing = not stage_only and rng.random() < (0.3 if fast else P_MISSING_REASON)
         stage: Stage | None = None
         reason: LossReason | None = None
         if not missing:
             stages = [s for s in ladder.reason_stages() if STAGE_REASON_TRUE.get(s.reason_name or "") == true]
-            if stages and (true not in book.reasons or rng.random() < 0.65):
+            if stages and (stage_only or true not in book.reasons or rng.random() < 0.65):
                 stage = stages[0]
             elif true in book.reasons:
                 reason = rng.choice(book.reasons[true])
@@ -339,6 +384,7 @@ class _Run:
         self.created = self.t
         self.floor, self.p_overdue = floor, p_overdue
         self.onec = book.source.system == "onec"
+        self.switching = len(book.ladders) > 1 and book.source.system in PIPELINE_SWITCHING
 
     # -- time -----------------------------------------------------------------------------
     def _advance(self, dwell: int) -> int:
@@ -402,7 +448,7 @@ class _Run:
             if level >= 1 and rng.random() < P_BACKWARD:
                 self._step_back(level)
             robot = self.current() is self.ladder.unsorted and rng.random() < 0.3  # an autoresponder
-            if level >= 1 and len(self.book.ladders) > 1 and rng.random() < P_SWITCH_PIPELINE:
+            if level >= 1 and self.switching and rng.random() < P_SWITCH_PIPELINE:
                 self.ladder = rng.choice([lad for lad in self.book.ladders if lad is not self.ladder])
             nxt = level + 1
             if nxt < 3 and rng.random() < P_SKIP_LEVEL and rng.random() < self.strength(nxt):
@@ -459,13 +505,15 @@ class _Run:
             previous = self.current()
             self.move(self.sim.dwell(level), refusal)
             self._record_loss(choice)
-            return self.review(previous)
+            return self.review(previous, choice.stage)
         dwell = max(self.sim.dwell(level), self.created + MIN_ORDINARY_LOSS_MINUTES * MINUTE - self.t)
         self._close_lost(dwell, choice)
         return None
 
-    def review(self, previous: Stage) -> tuple[int, int] | None:
-        """The head of sales decides on a deal in the conditional refusal."""
+    def review(self, previous: Stage, reason_stage: Stage | None = None) -> tuple[int, int] | None:
+        """The head of sales decides on a deal in the conditional refusal; closing it, into
+        ``reason_stage`` (the failure stage naming the reason picked on the way in) or the
+        generic lost stage."""
         rng = self.rng
         reviewer = self.book.reviewer or self.manager
         dwell = int(min(MAX_DWELL, rng.lognormvariate(math.log(REFUSAL_MEDIAN_HOURS * HOUR), DWELL_SIGMA)))
@@ -476,7 +524,10 @@ class _Run:
             self.deal.loss_reason_id = None
             level = self.ladder.level_of[previous.id]
             return level, self.ladder.levels[level].index(previous)
-        lost = next(s for s in self.ladder.lost if not s.reason_name)
+        generic = self.ladder.generic_lost()
+        lost = reason_stage or (generic[0] if generic else None)
+        if lost is None:  # every failure stage names a reason (a deal resumed in the refusal): pick one
+            lost = self.sim.choose_loss(self.book, self.ladder, 3, False).stage or self.ladder.lost[0]
         self.move(dwell, lost, by=reviewer)
         self.deal.status, self.deal.closed_at = "lost", self._moment()
         return None

@@ -79,6 +79,11 @@ def customer_key(ix: WorldIndex, deal: Deal) -> tuple[str, str]:
     return f"{deal.source_name}:{company.id}", company.name
 
 
+def deal_name(ix: WorldIndex, deal: Deal) -> str:
+    """The deal's name as the warehouse can read it: a file connection maps no name column."""
+    return "" if ix.systems[deal.source_name] == "file" else deal.name
+
+
 def deal_row(ix: WorldIndex, deal: Deal) -> dict[str, str]:
     ladder = ix.ladder(deal)
     current = ladder.stage_by_id[deal.stage_id]
@@ -97,8 +102,8 @@ def deal_row(ix: WorldIndex, deal: Deal) -> dict[str, str]:
         "source_system": ix.systems[deal.source_name],
         "deal_id": deal.id,
         "deal_number": deal.number,
-        "deal_name": deal.name,
-        "pipeline_name": ladder.pipeline.name,
+        "deal_name": deal_name(ix, deal),
+        "pipeline_name": ix.pipeline_name(deal),
         "stage_name": current.name,
         "canonical_stage": stage_canonical(current),
         "status": deal.status,
@@ -151,11 +156,11 @@ def transition_rows(ix: WorldIndex, deal: Deal) -> Iterator[dict[str, str]]:
             "deal_key": key,
             "source_name": deal.source_name,
             "seq": str(seq),
-            "from_pipeline": ix.ladder(deal, before[0]).pipeline.name,
+            "from_pipeline": ix.pipeline_name(deal, before[0]),
             "from_stage_id": before[1].id,
             "from_stage": before[1].name,
             "from_canonical_stage": stage_canonical(before[1]),
-            "to_pipeline": ix.ladder(deal, after[0]).pipeline.name,
+            "to_pipeline": ix.pipeline_name(deal, after[0]),
             "to_stage_id": after[1].id,
             "to_stage": after[1].name,
             "to_canonical_stage": stage_canonical(after[1]),

@@ -35,7 +35,7 @@ def test_config_tables_then_dbt_staging_with_passing_tests(
     funnel = (PROJECT_ROOT / "config" / "funnel.yaml").read_text(encoding="utf-8")
     assert [code for code, _ in stages] == ["new", "contact", "proposal", "contract", "paid"]
     assert all(f"code: {code}" in funnel for code, _ in stages)
-    assert db.execute("select count(*) from staging.stg_config__sources").fetchone()[0] == 3
+    assert db.execute("select count(*) from staging.stg_config__sources").fetchone()[0] == 7
 
 
 def test_config_tables_are_replaced_not_appended(warehouse: Target, demo_env: dict[str, str], db) -> None:

@@ -22,6 +22,15 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
         "deals", "deal_kinds", "stages", "deal_stage_stats", "loss_reasons", "partners", "counterparties",
         "users", "currencies", "exchange_rates",
     ),
+    "megaplan": (
+        "deals", "programs", "program_states", "status_history", "comments", "employees", "contractor_companies",
+        "deal_fields",
+    ),
+    "creatio": ("opportunities", "stage_history", "stages", "close_reasons", "users", "contacts", "accounts"),
+    "rosbiznessoft": (
+        "deals", "stage_history", "pipelines", "stages", "loss_reasons", "comments", "users", "companies",
+        "company_details",
+    ),
 }  # fmt: skip
 
 

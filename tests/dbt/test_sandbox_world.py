@@ -51,7 +51,7 @@ def built(warehouse: Target, dbt: Dbt, tmp_path_factory: pytest.TempPathFactory)
     truth = load_truth(write_truth(world, folder / "truth"))
     with clean_warehouse(warehouse) as conn:
         write_world_config(conn, world, folder / "config")
-        land_world(conn, world)
+        land_world(conn, world, config_dir=folder / "config")
         dbt("build", "--full-refresh", *DEAL_MODELS)  # every model, data test and unit test
         yield Built(world, truth, conn, folder)
 
@@ -144,11 +144,18 @@ def test_unmapped_stages_and_reasons_are_listed_for_engineers(built: Built) -> N
         "select source_name, value_type, source_value from marts.dq_unmapped_values").fetchall()}  # fmt: skip
     stages = {(p.source_name, "stage", s.name) for p in built.world.pipelines for s in p.stages
               if s.kind == "process" and s.canonical is None}  # fmt: skip
+    # a file has no catalogue of reasons: only those its deals carry are known
+    systems = {s.name: s.system for s in built.world.sources}
+    used = {(d["source_name"], d["loss_reason_raw"]) for d in built.truth.deals if d["status"] == "lost"}
     reasons = {
-        (r.source_name, "loss_reason", r.name) for r in built.world.loss_reasons if r.canonical is None
-    }
+        (r.source_name, "loss_reason", r.name) for r in built.world.loss_reasons
+        if r.canonical is None and (systems[r.source_name] != "file" or (r.source_name, r.name) in used)
+    }  # fmt: skip
     reasons |= {(p.source_name, "loss_reason", s.reason_name) for p in built.world.pipelines for s in p.stages
                 if s.reason_name and STAGE_REASON_CANONICAL.get(s.reason_name) is None}  # fmt: skip
+    # every Megaplan negative state names a reason: the generic one too
+    reasons |= {(p.source_name, "loss_reason", s.name) for p in built.world.pipelines for s in p.stages
+                if systems[p.source_name] == "megaplan" and s.kind == "lost" and not s.reason_name}  # fmt: skip
     assert stages and reasons
     assert listed == stages | reasons
 
@@ -207,7 +214,7 @@ def test_an_incremental_build_equals_a_full_refresh_and_the_new_truth(built: Bui
         "select deal_key, issue_type, first_detected_at from marts.dq_lost_deal_issues where is_open")}  # fmt: skip
     changes = advance(built.world, 20, seed=1)
     assert changes.created and changes.updated and changes.deleted
-    land_world(conn, built.world, replace=False)
+    land_world(conn, built.world, replace=False, config_dir=built.folder / "config")
     truth = load_truth(write_truth(built.world, built.folder / "truth-after"))
     # and a manager writes the missing comment on one lost amoCRM deal
     fixed = next(d for d in truth.deals if d["source_system"] == "amocrm" and d["is_deleted"] == "false"

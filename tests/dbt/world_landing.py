@@ -1,10 +1,13 @@
 """The bulk path: a sandbox World rendered by the stand-ins' own render functions (what
-their APIs serve) and landed straight into the raw tables, without HTTP. With the demo
-configuration derived from the same world, dbt builds on records exactly as served."""
+their APIs serve) and landed straight into the raw tables, without HTTP; a file source's
+exports written beside the configuration and loaded by the file extractor itself. With the
+demo configuration derived from the same world, dbt builds on records exactly as served."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +15,16 @@ import psycopg
 
 from dwh.config import load_config
 from dwh.config.tables import write_config_tables
+from extractors.common.runner import run_connection
 from sandbox.amocrm import render as amo
 from sandbox.bitrix24.render import Portal
+from sandbox.creatio import render as creatio
+from sandbox.files.render import write_exports
+from sandbox.megaplan.render import Renderer as MegaplanRenderer
 from sandbox.onec import render as onec
 from sandbox.onec import schema as onec_schema
-from sandbox.world.demo_config import write_demo_config
+from sandbox.rosbiznessoft.render import Renderer as RbsRenderer
+from sandbox.world.demo_config import RBS_INSTALLATION, write_demo_config
 from sandbox.world.model import World
 from tests.dbt.landing import land, reconcile, truncate_raw_tables
 
@@ -46,14 +54,29 @@ ONEC_SETS: dict[str, tuple[str, Key]] = {
 APPEND_ONLY = {("amocrm", "events")}  # event streams: what was landed stays
 
 
-def urls_for(world: World) -> dict[str, str]:
-    return {s.name: URLS.get(s.name, f"http://127.0.0.1:{18090 + i}") for i, s in enumerate(world.sources)}
+EXPORTS = "exports"  # a file source's exports: <config dir>/../exports/<source name>
+CREATIO_SETS = {  # raw table -> OData entity set
+    "opportunities": "Opportunity", "stage_history": "OpportunityInStage", "stages": "OpportunityStage",
+    "close_reasons": "OpportunityCloseReason", "users": "SysAdminUnit", "contacts": "Contact", "accounts": "Account",
+}  # fmt: skip
+
+
+def urls_for(world: World, config_dir: Path | None = None) -> dict[str, str]:
+    urls = {s.name: URLS.get(s.name, f"http://127.0.0.1:{18090 + i}") for i, s in enumerate(world.sources)}
+    for source in world.sources:
+        if source.system == "file" and config_dir is not None:
+            urls[source.name] = str(exports_folder(config_dir, source.name))
+    return urls
+
+
+def exports_folder(config_dir: Path, source_name: str) -> Path:
+    return config_dir.resolve().parent / EXPORTS / source_name
 
 
 def write_world_config(conn: psycopg.Connection, world: World, config_dir: Path) -> None:
     """The demo company's configuration for ``world`` (as `python -m sandbox serve` writes it),
     loaded and written into the config.* tables. Needs the demo's secrets in the environment."""
-    write_demo_config(world, urls_for(world), config_dir)
+    write_demo_config(world, urls_for(world, config_dir), config_dir)
     write_config_tables(conn, load_config(config_dir))
     conn.commit()
 
@@ -124,15 +147,93 @@ def land_onec(lander: _Lander, world: World) -> None:
         lander(entity, onec.render(world, lander.connection_name, set_name), key=key)
 
 
-def land_world(conn: psycopg.Connection, world: World, replace: bool = True) -> None:
+def land_megaplan(lander: _Lander, world: World) -> None:
+    """As the extractor lands them: deals from the collection, a deal's status history and
+    comments as ``<deal id>|<row id>``, custom field definitions by name."""
+    site = MegaplanRenderer(world, lander.connection_name)
+    deals = site.deals()
+    lander("deals", [(d.id, site.deal(d, card=False)) for d in deals], key=None)
+    lander("programs", [(p.id, site.program(p, card=False)) for p in site.pipelines], key=None)
+    lander("program_states", [s for p in site.pipelines for s in site.states(p)])
+    lander(
+        "status_history", [(f"{d.id}|{r['id']}", r) for d in deals for r in site.status_history(d)], key=None
+    )
+    lander("comments", [(f"{d.id}|{c.id}", site.comment(d, c)) for d in deals for c in d.comments], key=None)
+    lander("employees", site.employees())
+    lander("contractor_companies", site.contractor_companies())
+    lander("deal_fields", site.deal_field_definitions(), key="name")
+
+
+def land_creatio(lander: _Lander, world: World) -> None:
+    """As served over OData: JSON, so amounts are numbers."""
+    for entity, set_name in CREATIO_SETS.items():
+        rows = creatio.render(world, lander.connection_name, set_name)
+        lander(
+            entity,
+            [{k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()} for r in rows],
+            key="Id",
+        )
+
+
+def land_rosbiznessoft(lander: _Lander, world: World) -> None:
+    """As the extractor lands them: {structure, fields (as served), values (by meaning)}, the
+    stage result read as open / won / lost, rows in the bin (visible 0) landed deleted."""
+    installation = RBS_INSTALLATION
+    site = RbsRenderer(world, lander.connection_name, installation)
+    statuses = {installation.result_value(status): status for status in ("open", "won", "lost")}
+    for meaning in RAW_TABLES_RBS:
+        served = {row[installation.field("id")]: row for row in site.structure(meaning)}
+        live, binned = [], []
+        for values in getattr(site, meaning)():
+            if meaning == "stages":
+                values = {**values, "stage_status": statuses[values["stage_result"]]}
+            record = {
+                "structure": installation.structure(meaning),
+                "fields": served[values["id"]],
+                "values": values,
+            }
+            (binned if values.get("visible") == "0" else live).append((values["id"], record))
+        lander(meaning, live, key=None)
+        lander(meaning, binned, key=None, deleted=True)
+
+
+RAW_TABLES_RBS = ("deals", "stage_history", "pipelines", "stages", "loss_reasons", "comments", "users",
+                  "companies", "company_details")  # fmt: skip
+
+
+def land_world(
+    conn: psycopg.Connection, world: World, replace: bool = True, config_dir: Path | None = None
+) -> None:
     """Land every source of ``world`` as its API serves it now. ``replace`` empties the raw
     tables first; otherwise records are upserted over what is there (as a re-extraction
     would), and records the API no longer serves are marked deleted (event streams keep
-    what they had)."""
+    what they had). A file source (needs ``config_dir``, where ``write_world_config`` wrote
+    the configuration) exports its deals and history and the file extractor loads them."""
     if replace:
         truncate_raw_tables(conn)
+    landers = {"amocrm": land_amocrm, "bitrix24": land_bitrix24, "onec": land_onec, "megaplan": land_megaplan,
+               "creatio": land_creatio, "rosbiznessoft": land_rosbiznessoft}  # fmt: skip
     for source in world.sources:
+        if source.system == "file":
+            if config_dir is None:
+                raise ValueError(f"{source.name}: a file source is landed from its exports: give config_dir")
+            write_exports(world, source.name, exports_folder(config_dir, source.name))
+            saved = os.environ.get("DWH_CONFIG_DIR")
+            os.environ["DWH_CONFIG_DIR"] = str(config_dir)  # the connection's folder is relative to it
+            try:
+                with psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True) as own:
+                    report = run_connection(
+                        load_config(config_dir).sources.get(source.name), own, "incremental"
+                    )
+            finally:
+                if saved is None:
+                    os.environ.pop("DWH_CONFIG_DIR")
+                else:
+                    os.environ["DWH_CONFIG_DIR"] = saved
+            if report.error or report.rejects:
+                raise AssertionError(f"{source.name}: {report.error or report.rejects}")
+            continue
         lander = _Lander(conn, source.system, source.name)
-        {"amocrm": land_amocrm, "bitrix24": land_bitrix24, "onec": land_onec}[source.system](lander, world)
+        landers[source.system](lander, world)
         if not replace:
             lander.mark_unserved_deleted()

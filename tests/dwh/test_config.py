@@ -38,7 +38,15 @@ def error_of(directory: Path) -> str:
 def test_demo_configuration_loads(config_dir: Path) -> None:
     config = load_config(config_dir)
     names = [s.name for s in config.sources.sources]
-    assert names == ["amo_retail", "b24_wholesale", "erp"]
+    assert names == [
+        "amo_retail",
+        "b24_wholesale",
+        "erp",
+        "megaplan_main",
+        "creatio_b2b",
+        "rbs",
+        "legacy_excel",
+    ]
     amo = config.sources.get("amo_retail")
     assert isinstance(amo.auth.refresh_token, Secret)
     assert amo.auth.refresh_token.get() == "test-refresh-token"

@@ -80,7 +80,11 @@ def test_both_ways_to_authenticate_load(config_dir: Path) -> None:
     assert oauth.username is None and oauth.identity_url == "https://crm-is.firma.local"
     assert oauth.odata_root == "/odata" and oauth.page_size == 500 and oauth.requests_per_second == 2
     assert SECRET not in repr(config)
-    assert [s.name for s in config.sources.by_type("creatio")] == ["creatio_cookie", "creatio_oauth"]
+    assert [s.name for s in config.sources.by_type("creatio")] == [
+        "creatio_b2b",
+        "creatio_cookie",
+        "creatio_oauth",
+    ]
 
 
 BROKEN = {

@@ -14,7 +14,7 @@ from dwh.config.models import FILE_COLUMNS, FileSource
 from tests.support import PROJECT_ROOT
 
 EXAMPLE = """
-  - name: legacy_excel
+  - name: crm_export
     type: file
     path: /srv/exports/deals/
     encoding: cp1251
@@ -76,7 +76,7 @@ def error_of(directory: Path) -> str:
 
 def test_the_documented_example_and_every_setting_load(config_dir: Path) -> None:
     config = load_config(with_sources(config_dir, EXAMPLE, FULL))
-    example = config.sources.get("legacy_excel")
+    example = config.sources.get("crm_export")
     assert isinstance(example, FileSource)
     assert example.encoding == "cp1251" and example.delimiter is None and example.history_path is None
     assert example.columns["deal_id"] == "Номер сделки" and set(example.columns) < set(FILE_COLUMNS)
@@ -87,7 +87,7 @@ def test_the_documented_example_and_every_setting_load(config_dir: Path) -> None
     assert full.currency == "USD" and full.pipeline_name == "Опт" and full.timezone == "Asia/Novosibirsk"
     assert full.status_values == {"open": ["Отложена"], "lost": ["Отменена", "Слив"]}
     assert full.history_columns["changed_at"] == "When"
-    assert [s.name for s in config.sources.by_type("file")] == ["legacy_excel", "funnel_xlsx"]
+    assert [s.name for s in config.sources.by_type("file")] == ["legacy_excel", "crm_export", "funnel_xlsx"]
 
 
 BROKEN = {

@@ -91,7 +91,7 @@ def test_defaults_and_the_installation_s_own_names_load(config_dir: Path) -> Non
     assert named.stage_results == {"10": "open", "20": "won", "30": "lost"}
     assert named.page_size == 250 and named.timezone == "Asia/Yekaterinburg"
     assert SECRET not in repr(config)
-    assert [s.name for s in config.sources.by_type("rosbiznessoft")] == ["rbs_plain", "rbs_named"]
+    assert [s.name for s in config.sources.by_type("rosbiznessoft")] == ["rbs", "rbs_plain", "rbs_named"]
 
 
 BROKEN = {

@@ -1,5 +1,5 @@
-"""The whole pipeline on a sandbox world, in-process: the stand-ins on loopback, the demo
-configuration written for them, and every asset but the deliveries materialized through
+"""The whole pipeline on a sandbox world, in-process: the stand-ins on loopback and the file
+source's exports in a folder, the demo configuration written for them, and every asset but the deliveries materialized through
 Dagster against the session's warehouse (reset first: each world is a new company)."""
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from sandbox.world.generate import generate
 from sandbox.world.model import World
 from sandbox.world.truth import Truth, load_truth, write_truth
 
-RESET_SCHEMAS = ("staging", "intermediate", "marts", "raw_amocrm", "raw_bitrix24", "raw_onec", "config")
+RESET_SCHEMAS = (
+    "staging", "intermediate", "marts", "raw_amocrm", "raw_bitrix24", "raw_onec", "raw_megaplan", "raw_creatio",
+    "raw_rosbiznessoft", "raw_file", "config",
+)  # fmt: skip
 
 
 @dataclass
@@ -45,7 +48,7 @@ def reset(warehouse: Target) -> None:
 @contextmanager
 def sandbox_world(seed: int, deals: int, folder: Path) -> Iterator[Run]:
     world = generate(seed, deals)
-    sandbox = start_sandbox(world)
+    sandbox = start_sandbox(world, exports_dir=folder / "exports")
     try:
         config_dir = folder / "config"
         write_demo_config(world, sandbox.urls, config_dir, sandbox.env)

@@ -1,5 +1,6 @@
 """The product end to end, as it runs in production: Dagster extracts every connection of a
-sandbox world over real HTTP on loopback (the stand-ins enforce the real limits), dbt builds the
+sandbox world — amoCRM, Bitrix24, 1C, Megaplan, Creatio, RosBiznesSoft over real HTTP on
+loopback (the stand-ins enforce the real limits), and a folder of export files — dbt builds the
 marts, the quality checks run; then the marts equal the world's ground truth, deal by deal,
 transition by transition, issue by issue. Then the world moves on, an incremental run follows,
 and the marts equal the new truth."""
@@ -12,7 +13,7 @@ import psycopg
 import pytest
 
 from dwh.warehouse import Target
-from sandbox.world.advance import advance
+from sandbox.world.layout import SOURCE_SHARES
 from sandbox.world.truth import load_truth, write_truth
 from tests.dbt import truth_compare as tc
 from tests.e2e.pipeline import failures, materialize_pipeline, reset, sandbox_world
@@ -44,10 +45,11 @@ def test_extract_build_and_marts_equal_the_truth(
         result = materialize_pipeline(run)
         assert failures(result) == []
         runs = extract_runs(conn)
-        assert set(runs) == {"amo_retail", "b24_wholesale", "erp"}
+        assert set(runs) == set(SOURCE_SHARES)
         assert all(status == "ok" and records > 0 for status, records, _ in runs.values()), runs
         live = [d for d in run.truth.deals if d["is_deleted"] == "false"]
         assert {d["status"] for d in live} == {"open", "won", "lost"}
+        assert {d["source_name"] for d in live} == set(SOURCE_SHARES)
         assert_marts_equal_truth(conn, run.truth)
         # the limits held: no stand-in saw a request over its account's limit
         amo = run.sandbox.standins["amo_retail"]
@@ -55,10 +57,9 @@ def test_extract_build_and_marts_equal_the_truth(
 
         if seed != 3:
             return
-        # the world moves on; the next (incremental) run lands exactly the changes
-        with run.sandbox.standins["amo_retail"].lock, run.sandbox.standins["b24_wholesale"].lock, \
-                run.sandbox.standins["erp"].lock:  # fmt: skip
-            changes = advance(run.world, 10, seed=5)
+        # the world moves on (the file source exports again); the next (incremental) run lands
+        # exactly the changes
+        changes = run.sandbox.advance(10, seed=5)
         assert changes.created and changes.updated and changes.deleted
         truth = load_truth(write_truth(run.world, tmp_path / "truth-after"))
         before = {name: requests for name, (_, _, requests) in extract_runs(conn).items()}

@@ -42,8 +42,8 @@ def test_every_suite_passes_on_the_marts_built_from_the_sandbox(
         conn.commit()
         world = generate(seed=5, deals=150)
         create_raw_tables(conn)
-        land_world(conn, world)
         write_world_config(conn, world, tmp_path / "config")
+        land_world(conn, world, config_dir=tmp_path / "config")
 
     dbt = Path(sys.executable).parent / "dbt"
     env = {**os.environ, **dbt_env(private), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}

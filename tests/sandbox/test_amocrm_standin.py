@@ -337,7 +337,7 @@ def start(world: World, **kwargs: Any) -> AmoCRMStandIn:
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate(7, 300)
+    return generate(7, 400)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ from sandbox.world.generate import generate
 from tests.support import PROJECT_ROOT
 
 URLS = {"amo_retail": "http://127.0.0.1:18081", "b24_wholesale": "http://127.0.0.1:18082",
-        "erp": "http://127.0.0.1:18083"}  # fmt: skip
+        "erp": "http://127.0.0.1:18083", "megaplan_main": "http://127.0.0.1:18084",
+        "creatio_b2b": "http://127.0.0.1:18085", "rbs": "http://127.0.0.1:18086",
+        "legacy_excel": "../exports/legacy_excel"}  # fmt: skip
 
 
 def body(path: Path) -> str:

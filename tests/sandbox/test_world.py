@@ -77,12 +77,20 @@ def test_sources_and_their_shares(demo_world: World) -> None:
         ("amo_retail", "amocrm"),
         ("b24_wholesale", "bitrix24"),
         ("erp", "onec"),
+        ("megaplan_main", "megaplan"),
+        ("creatio_b2b", "creatio"),
+        ("rbs", "rosbiznessoft"),
+        ("legacy_excel", "file"),
     ]
     shares = Counter(d.source_name for d in demo_world.deals)
     assert len(demo_world.deals) == demo_world.size == 3000
-    assert 0.36 < shares["amo_retail"] / 3000 < 0.44
-    assert 0.31 < shares["b24_wholesale"] / 3000 < 0.39
-    assert 0.21 < shares["erp"] / 3000 < 0.29
+    assert 0.28 < shares["amo_retail"] / 3000 < 0.36
+    assert 0.24 < shares["b24_wholesale"] / 3000 < 0.32
+    assert 0.16 < shares["erp"] / 3000 < 0.24
+    for name in ("megaplan_main", "creatio_b2b"):
+        assert 0.04 < shares[name] / 3000 < 0.08
+    for name in ("rbs", "legacy_excel"):
+        assert 0.025 < shares[name] / 3000 < 0.055
 
 
 def test_amocrm_pipelines(small_world: World) -> None:
@@ -161,8 +169,10 @@ def test_managers(small_world: World) -> None:
     for m in small_world.managers:
         assert m.email == m.email.lower()
         for source, uid in m.user_ids.items():
-            if source == "erp":
+            if source in ("erp", "creatio_b2b"):
                 uuid.UUID(uid)
+            elif source == "legacy_excel":  # an export names the manager
+                assert uid == m.name
             else:
                 assert uid.isdigit()
     spellings = [e for m in small_world.managers for e in m.emails_by_source.values()]
@@ -274,7 +284,9 @@ def test_deals_live_varied_lives(demo_world: World) -> None:
 def test_money(demo_world: World) -> None:
     erp = Counter(d.currency for d in demo_world.deals if d.source_name == "erp")
     assert erp["RUB"] > erp["USD"] > 0 and erp["EUR"] > 0
-    assert {d.currency for d in demo_world.deals if d.source_name != "erp"} == {"RUB"}
+    megaplan = Counter(d.currency for d in demo_world.deals if d.source_name == "megaplan_main")
+    assert megaplan["RUB"] > megaplan["USD"] > 0
+    assert {d.currency for d in demo_world.deals if d.source_name not in ("erp", "megaplan_main")} == {"RUB"}
     assert all(d.amount > 0 for d in demo_world.deals)
     assert all(d.amount == d.amount.to_integral() for d in demo_world.deals if d.source_name == "amo_retail")
     first = min(d.created_at for d in demo_world.deals).astimezone(MOSCOW).date()
@@ -312,12 +324,16 @@ def test_defects_are_present_at_their_documented_rates(demo_world: World) -> Non
         assert low <= rate <= high, f"{tag}: {rate:.3f} not within [{low}, {high}]"
     # rule tags agree with the deals' own data, computed here from scratch
     for d in lost:
-        short = len(max(d.comments, key=lambda c: c.at).text.strip()) < 10 if d.comments else True
+        if d.source_name in ("creatio_b2b", "legacy_excel"):  # Notes, the export: every comment, one per line
+            short = len("\n".join(c.text for c in sorted(d.comments, key=lambda c: c.at)).strip()) < 10
+        else:
+            short = len(max(d.comments, key=lambda c: c.at).text.strip()) < 10 if d.comments else True
         assert ("missing_comment" in d.defects) == short
         fast = (d.closed_at - d.created_at) < timedelta(minutes=30)
         assert ("lost_too_fast" in d.defects) == fast
         final = stage_of(demo_world, d, d.moves[-1].pipeline_id, d.moves[-1].stage_id)
-        no_reason = d.loss_reason_id is None and not final.reason_name
+        # a Megaplan negative state names the reason when the custom field is empty
+        no_reason = d.loss_reason_id is None and not final.reason_name and d.source_name != "megaplan_main"
         assert ("missing_reason" in d.defects) == no_reason
     for d in deals:
         if d.status != "lost":
@@ -380,11 +396,8 @@ def test_advance_is_deterministic(make_world: Callable[[int, int], World]) -> No
 
 # -- the demo configuration ---------------------------------------------------------------------
 def test_demo_config_maps_what_the_world_knows(small_world: World, tmp_path: Path) -> None:
-    urls = {
-        "amo_retail": "http://127.0.0.1:1",
-        "b24_wholesale": "http://127.0.0.1:2",
-        "erp": "http://127.0.0.1:3",
-    }
+    urls = {s.name: f"http://127.0.0.1:{i + 1}" for i, s in enumerate(small_world.sources)}
+    urls["legacy_excel"] = str(tmp_path.parent / "exports" / "legacy_excel")
     env = {"ONEC_PASSWORD": "it's secret"}
     written = write_demo_config(small_world, urls, tmp_path, env)
     assert [p.name for p in written] == ["sources.yaml", "funnel.yaml", "alerts.yaml", "sandbox.env"]
@@ -410,6 +423,19 @@ def test_demo_config_maps_what_the_world_knows(small_world: World, tmp_path: Pat
         and "Проиграли: отмена закупки" not in b24["loss_reasons"]
     )
     assert "Сбор документов" not in b24["stages"]
+    megaplan = funnel["sources"]["megaplan_main"]
+    assert megaplan["loss_reason_field"] == "Причина отказа" and megaplan["loss_reason_stages"] is True
+    assert (
+        megaplan["loss_reasons"]["Отказ: дорого"] == "high_price"
+        and megaplan["loss_reasons"]["Дорого"] == "high_price"
+    )
+    assert "Не дозвонились 📵" not in megaplan["loss_reasons"] and "Отказ" not in megaplan["loss_reasons"]
+    assert "Расчёт" not in megaplan["stages"]
+    files = next(s for s in sources if s["type"] == "file")
+    assert files["path"] == "../exports/legacy_excel/deals"  # read against the config folder
+    assert files["history_path"] == "../exports/legacy_excel/history"
+    rbs = next(s for s in sources if s["type"] == "rosbiznessoft")
+    assert rbs["objects"]["deals"] == "documents.sdelki" and rbs["stage_results"]["30"] == "lost"
     mapped = {**amo["stages"], **b24["stages"], **funnel["sources"]["erp"]["stages"]}
     for pipeline in small_world.pipelines:
         for stage in pipeline.stages:
@@ -420,6 +446,8 @@ def test_demo_config_maps_what_the_world_knows(small_world: World, tmp_path: Pat
     assert set(mapped.values()) <= {"new", "contact", "proposal", "contract"}
     people = {p["name"]: p for p in funnel["people"]}
     assert "Попова Елена" in people and "erp:" in " ".join(people["Попова Елена"]["ids"])
+    # an export shows the manager's name only: every manager with a file account is listed
+    assert "legacy_excel:Петрова Анна" in people["Петрова Анна"]["ids"]
     alerts = yaml.safe_load((tmp_path / "alerts.yaml").read_text(encoding="utf-8"))
     assert alerts["channels"]["email"]["smtp_host"] == "127.0.0.1"
     assert alerts["channels"]["email"]["security"] == "none"
@@ -435,7 +463,12 @@ def test_demo_config_is_accepted_by_the_config_loader(
     monkeypatch.setenv("B24_WHOLESALE_WEBHOOK", "http://127.0.0.1:9001/rest/1/abc/")
     monkeypatch.setenv("ONEC_USER", "odata")
     monkeypatch.setenv("ONEC_PASSWORD", "pw")
+    for name in ("MEGAPLAN_TOKEN", "CREATIO_USER", "CREATIO_PASSWORD", "RBS_USER", "RBS_PASSWORD"):
+        monkeypatch.setenv(name, "x")
+    urls["legacy_excel"] = str(tmp_path / "exports")
     write_demo_config(small_world, urls, tmp_path)
     config = loader.load_config(tmp_path)
-    assert [s.name for s in config.sources.sources] == ["amo_retail", "b24_wholesale", "erp"]
+    assert [s.name for s in config.sources.sources] == [
+        "amo_retail", "b24_wholesale", "erp", "megaplan_main", "creatio_b2b", "rbs", "legacy_excel"
+    ]  # fmt: skip
     assert config.funnel.sources["erp"].stages["Презентация"] == "proposal"
