@@ -316,7 +316,7 @@ class RosBiznesSoftSource(SourceBase):
 
 
 FILE_COLUMNS = (
-    "deal_id", "pipeline", "stage", "manager", "amount", "currency", "created_at", "closed_at",
+    "deal_id", "deal_name", "pipeline", "stage", "manager", "amount", "currency", "created_at", "closed_at",
     "status", "loss_reason", "comment", "customer_name", "customer_inn",
 )  # fmt: skip
 FILE_HISTORY_COLUMNS = ("deal_id", "stage", "changed_at", "pipeline", "manager")

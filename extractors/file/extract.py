@@ -299,6 +299,7 @@ class FileExtraction:
 
         return {
             "deal_id": deal_id,
+            "deal_name": text("deal_name"),
             "pipeline": text("pipeline") or self.source.pipeline_name,
             "stage": text("stage"),
             "manager": text("manager"),

@@ -28,6 +28,7 @@ from sandbox.world.model import Deal, World
 
 COLUMNS = {  # meaning -> the export's column
     "deal_id": "Номер сделки",
+    "deal_name": "Название сделки",
     "pipeline": "Воронка",
     "stage": "Этап",
     "manager": "Ответственный",
@@ -41,7 +42,6 @@ COLUMNS = {  # meaning -> the export's column
     "customer_name": "Клиент",
     "customer_inn": "ИНН",
 }
-DEAL_NAME_COLUMN = "Название сделки"  # in the export, not mapped: kept in the landed row
 HISTORY_COLUMNS = {
     "deal_id": "Номер сделки",
     "stage": "Новый этап",
@@ -86,7 +86,7 @@ class Exporter:
         reason = self.reasons.get(d.loss_reason_id or "")
         return {
             COLUMNS["deal_id"]: d.id,
-            DEAL_NAME_COLUMN: d.name,
+            COLUMNS["deal_name"]: d.name,
             COLUMNS["pipeline"]: pipeline.name,
             COLUMNS["stage"]: pipeline.stage(d.stage_id).name,
             COLUMNS["manager"]: self.manager(d.manager_key),
@@ -121,7 +121,7 @@ class Exporter:
 
 def export_rows(world: World, source_name: str) -> tuple[list[str], list[dict[str, str]]]:
     exporter = Exporter(world, source_name)
-    header = [COLUMNS["deal_id"], DEAL_NAME_COLUMN, *(c for m, c in COLUMNS.items() if m != "deal_id")]
+    header = list(COLUMNS.values())
     return header, [exporter.deal(d) for d in exporter.deals()]
 
 

@@ -79,11 +79,6 @@ def customer_key(ix: WorldIndex, deal: Deal) -> tuple[str, str]:
     return f"{deal.source_name}:{company.id}", company.name
 
 
-def deal_name(ix: WorldIndex, deal: Deal) -> str:
-    """The deal's name as the warehouse can read it: a file connection maps no name column."""
-    return "" if ix.systems[deal.source_name] == "file" else deal.name
-
-
 def deal_row(ix: WorldIndex, deal: Deal) -> dict[str, str]:
     ladder = ix.ladder(deal)
     current = ladder.stage_by_id[deal.stage_id]
@@ -102,7 +97,7 @@ def deal_row(ix: WorldIndex, deal: Deal) -> dict[str, str]:
         "source_system": ix.systems[deal.source_name],
         "deal_id": deal.id,
         "deal_number": deal.number,
-        "deal_name": deal_name(ix, deal),
+        "deal_name": deal.name,
         "pipeline_name": ix.pipeline_name(deal),
         "stage_name": current.name,
         "canonical_stage": stage_canonical(current),

@@ -21,7 +21,8 @@ DBT_DIR = PROJECT_ROOT / "dbt"
 # the models of the deal warehouse: staging of config and of the systems the marts read, and what is built on them
 DEAL_MODELS = ("--select", "path:models/staging/config", "path:models/staging/amocrm", "path:models/staging/bitrix24",
                "path:models/staging/onec", "path:models/staging/creatio", "path:models/staging/megaplan",
-               "path:models/staging/rosbiznessoft", "path:models/intermediate", "path:models/marts")  # fmt: skip
+               "path:models/staging/rosbiznessoft", "path:models/staging/file", "path:models/intermediate",
+               "path:models/marts")  # fmt: skip
 
 
 class DbtFailed(AssertionError):

@@ -86,6 +86,7 @@ def expected_values(world: World, deal: Deal) -> dict[str, Any]:
     company = exporter.companies.get(deal.company_id or "")
     return {
         "deal_id": deal.id,
+        "deal_name": deal.name,
         "pipeline": deal.pipeline_id,
         "stage": deal.stage_id,
         "manager": exporter.manager(deal.manager_key),

@@ -15,7 +15,9 @@ expected (source_system, source_value, status) as (
     ('megaplan', 'positive', 'won'),
     ('megaplan', 'negative', 'lost'),
     ('rosbiznessoft', 'won', 'won'),
-    ('rosbiznessoft', 'lost', 'lost')
+    ('rosbiznessoft', 'lost', 'lost'),
+    ('file', 'won', 'won'),
+    ('file', 'lost', 'lost')
 ),
 
 actual as (

@@ -1,7 +1,9 @@
 {#- Every customer record of every system — amoCRM and Bitrix24 companies, 1C partners,
-    Creatio accounts, Megaplan contractor companies — with its INN normalised. customer_key is "inn:<INN>" when the INN is a possible one
-    (digits only, right length and check digits), so that one customer is one key across
-    systems; otherwise "<connection>:<id>". A deal without a company has no customer. -#}
+    Creatio accounts, Megaplan contractor companies, RosBiznesSoft companies, the customers
+    file exports name — with its INN normalised. customer_key is "inn:<INN>" when the INN is
+    a possible one (digits only, right length and check digits), so that one customer is one
+    key across systems; otherwise "<connection>:<id>". A deal without a company has no
+    customer. -#}
 with
 
 bitrix24_company_inns as (
@@ -71,6 +73,41 @@ onec_partner_inns as (
         ) as inn_rank
     from {{ ref('stg_onec__counterparties') }}
     where partner_id is not null
+),
+
+-- file connections: a customer is the name the exports write (its INN as written when there
+-- is no name); its INN is the deals' (a possible one first, then the newest export's), its
+-- creation the first deal's
+file_customers as (
+    select
+        file_deals.source_name,
+        coalesce(file_deals.customer_name, file_deals.customer_inn_raw) as customer_source_id,
+        file_deals.customer_name,
+        file_deals.customer_inn_raw as inn_raw,
+        file_deals.customer_inn as inn,
+        min(
+            file_deals.created_at_local
+            at time zone coalesce(file_sources.source_timezone, file_settings.timezone)
+        ) over (
+            partition by
+                file_deals.source_name,
+                coalesce(file_deals.customer_name, file_deals.customer_inn_raw)
+        ) as created_at,
+        row_number() over (
+            partition by
+                file_deals.source_name,
+                coalesce(file_deals.customer_name, file_deals.customer_inn_raw)
+            order by
+                (file_deals.customer_inn is not null) desc,
+                (file_deals.customer_inn_raw is not null) desc,
+                file_deals.exported_at desc,
+                file_deals.deal_id asc
+        ) as inn_rank
+    from {{ ref('stg_file__deals') }} as file_deals
+    left join {{ ref('stg_config__sources') }} as file_sources
+        on file_deals.source_name = file_sources.source_name
+    cross join {{ ref('stg_config__settings') }} as file_settings
+    where coalesce(file_deals.customer_name, file_deals.customer_inn_raw) is not null
 ),
 
 records as (
@@ -168,6 +205,18 @@ records as (
     left join {{ ref('stg_config__sources') }} as rbs_sources
         on rbs_companies.source_name = rbs_sources.source_name
     cross join {{ ref('stg_config__settings') }} as rbs_settings
+    union all
+    select
+        source_name,
+        'file' as source_system,
+        customer_source_id,
+        'company' as customer_kind,
+        customer_name,
+        inn_raw,
+        inn,
+        created_at
+    from file_customers
+    where inn_rank = 1
 )
 
 select

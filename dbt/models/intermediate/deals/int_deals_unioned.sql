@@ -4,35 +4,10 @@
 with
 
 deals as (
-    select
-        'amocrm' as source_system,
-        *
-    from {{ ref('int_amocrm_deals_prepared') }}
-    union all
-    select
-        'bitrix24' as source_system,
-        *
-    from {{ ref('int_bitrix24_deals_prepared') }}
-    union all
-    select
-        'onec' as source_system,
-        *
-    from {{ ref('int_onec_deals_prepared') }}
-    union all
-    select
-        'creatio' as source_system,
-        *
-    from {{ ref('int_creatio_deals_prepared') }}
-    union all
-    select
-        'megaplan' as source_system,
-        *
-    from {{ ref('int_megaplan_deals_prepared') }}
-    union all
-    select
-        'rosbiznessoft' as source_system,
-        *
-    from {{ ref('int_rosbiznessoft_deals_prepared') }}
+    {{ union_systems(
+        'deals_prepared',
+        ['amocrm', 'bitrix24', 'onec', 'creatio', 'megaplan', 'rosbiznessoft', 'file']
+    ) }}
 ),
 
 with_status as (

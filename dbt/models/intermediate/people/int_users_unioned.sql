@@ -1,6 +1,22 @@
-{#- Every user of every system, plus the user ids deals point at that no user record
-    describes (so that every deal has a manager row). -#}
+{#- Every user of every system (a file connection's users are the manager names its exports
+    write), plus the user ids deals point at that no user record describes (so that every
+    deal has a manager row). -#}
 with
+
+-- file connections: a manager is the name the exports write, in a deal's row or a history row
+file_managers as (
+    select
+        source_name,
+        manager_name
+    from {{ ref('stg_file__deals') }}
+    where manager_name is not null
+    union
+    select
+        source_name,
+        manager_name
+    from {{ ref('stg_file__stage_history') }}
+    where manager_name is not null
+),
 
 users as (
     select
@@ -68,6 +84,16 @@ users as (
         is_active,
         true as has_user_record
     from {{ ref('stg_rosbiznessoft__users') }}
+    union all
+    select
+        source_name,
+        'file' as source_system,
+        manager_name as user_id,
+        manager_name as user_name,
+        null::text as email,
+        true as is_active,
+        true as has_user_record
+    from file_managers
 ),
 
 referenced as (

@@ -4,36 +4,13 @@
 with
 
 visits as (
-    select
-        'amocrm' as source_system,
-        source_name,
-        deal_id,
-        entered_at,
-        pipeline_id,
-        stage_id,
-        responsible_user_id,
-        moved_by_user_id,
-        visit_origin,
-        tie_breaker,
-        loaded_at,
-        null::timestamptz as register_ended_at
-    from {{ ref('int_amocrm_stage_visits_prepared') }}
+    {{ union_systems(
+        'stage_visits_prepared',
+        ['amocrm', 'bitrix24', 'creatio', 'megaplan', 'rosbiznessoft', 'file'],
+        extra='null::timestamptz as register_ended_at'
+    ) }}
     union all
-    select
-        'bitrix24' as source_system,
-        source_name,
-        deal_id,
-        entered_at,
-        pipeline_id,
-        stage_id,
-        responsible_user_id,
-        moved_by_user_id,
-        visit_origin,
-        tie_breaker,
-        loaded_at,
-        null::timestamptz as register_ended_at
-    from {{ ref('int_bitrix24_stage_visits_prepared') }}
-    union all
+    -- 1C's entries are rebuilt from its register, whose rows also say when the stage ended
     select
         'onec' as source_system,
         source_name,
@@ -48,51 +25,6 @@ visits as (
         loaded_at,
         ended_at as register_ended_at
     from {{ ref('int_onec_stage_visits_rebuilt') }}
-    union all
-    select
-        'creatio' as source_system,
-        source_name,
-        deal_id,
-        entered_at,
-        pipeline_id,
-        stage_id,
-        responsible_user_id,
-        moved_by_user_id,
-        visit_origin,
-        tie_breaker,
-        loaded_at,
-        null::timestamptz as register_ended_at
-    from {{ ref('int_creatio_stage_visits_prepared') }}
-    union all
-    select
-        'megaplan' as source_system,
-        source_name,
-        deal_id,
-        entered_at,
-        pipeline_id,
-        stage_id,
-        responsible_user_id,
-        moved_by_user_id,
-        visit_origin,
-        tie_breaker,
-        loaded_at,
-        null::timestamptz as register_ended_at
-    from {{ ref('int_megaplan_stage_visits_prepared') }}
-    union all
-    select
-        'rosbiznessoft' as source_system,
-        source_name,
-        deal_id,
-        entered_at,
-        pipeline_id,
-        stage_id,
-        responsible_user_id,
-        moved_by_user_id,
-        visit_origin,
-        tie_breaker,
-        loaded_at,
-        null::timestamptz as register_ended_at
-    from {{ ref('int_rosbiznessoft_stage_visits_prepared') }}
 ),
 
 numbered as (

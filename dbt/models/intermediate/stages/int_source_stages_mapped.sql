@@ -1,6 +1,7 @@
 {#- Every stage of every source pipeline, with its kind and its canonical stage.
-    kind: won / lost by the source's semantics, conditional_refusal by the configured stage
-    name, process otherwise. canonical_stage: the last canonical stage for won stages, `lost`
+    kind: won / lost by the source's semantics (for a file connection: the status of the deals
+    seen in the stage, unless funnel.yaml maps the stage), conditional_refusal by the
+    configured stage name, process otherwise. canonical_stage: the last canonical stage for won stages, `lost`
     for lost stages, `conditional_refusal` for the refusal stage; a process stage takes its
     mapping ("<pipeline> / <stage>" wins over "<stage>"), or `unmapped`. -#}
 with
@@ -136,6 +137,54 @@ rosbiznessoft_stages as (
             and stage_list.pipeline_id = pipelines.pipeline_id
 ),
 
+-- File connections: the stages the exports name, a stage's id being its name and a pipeline's
+-- its name ('' when the export names none). A file has no stage semantics: the status column
+-- gives them. A stage where every deal seen in it (now, or by a load) was won is read as won,
+-- where every one was lost as lost, otherwise as open (a deal lost while it sits in a working
+-- stage leaves that stage open); a stage funnel.yaml maps is a process stage whatever its deals.
+file_stages_seen as (
+    select
+        source_name,
+        pipeline_id,
+        stage_id,
+        null as status
+    from {{ ref('int_file_stage_visits_prepared') }}
+    union all
+    select
+        source_name,
+        coalesce(pipeline_name, '') as pipeline_id,
+        stage_name as stage_id,
+        status
+    from {{ ref('stg_file__deals') }}
+    where stage_name is not null
+    union all
+    select
+        source_name,
+        coalesce(pipeline_name, '') as pipeline_id,
+        stage_name as stage_id,
+        status
+    from {{ ref('stg_file__stage_snapshots') }}
+    where stage_name is not null
+),
+
+file_stages as (
+    select
+        source_name,
+        pipeline_id,
+        nullif(pipeline_id, '') as pipeline_name,
+        stage_id,
+        stage_id as stage_name,
+        null::integer as stage_sort,
+        case
+            when bool_and(status = 'won') then 'won'
+            when bool_and(status = 'lost') then 'lost'
+            else 'open'
+        end as semantic_value,
+        true as is_listed_in_pipeline
+    from file_stages_seen
+    group by source_name, pipeline_id, stage_id
+),
+
 all_stages as (
     select
         'amocrm' as source_system,
@@ -166,6 +215,11 @@ all_stages as (
         'rosbiznessoft' as source_system,
         *
     from rosbiznessoft_stages
+    union all
+    select
+        'file' as source_system,
+        *
+    from file_stages
 ),
 
 -- one code per key, names compared trimmed and case-insensitively
@@ -185,77 +239,81 @@ last_stage as (
     where is_last_stage
 ),
 
-classified as (
+mapped as (
     select
         all_stages.*,
+        coalesce(qualified.stage_code, unqualified.stage_code) as mapped_stage_code
+    from all_stages
+    left join stage_mappings as qualified
+        on
+            all_stages.source_name = qualified.source_name
+            and lower(trim(all_stages.pipeline_name)) = qualified.pipeline_key
+            and lower(trim(all_stages.stage_name)) = qualified.stage_key
+    left join stage_mappings as unqualified
+        on
+            all_stages.source_name = unqualified.source_name
+            and unqualified.pipeline_key is null
+            and lower(trim(all_stages.stage_name)) = unqualified.stage_key
+),
+
+classified as (
+    select
+        mapped.*,
         sources.conditional_refusal_stage,
         coalesce(sources.has_loss_reason_stages, false) as has_loss_reason_stages,
         case
-            when semantics.status in ('won', 'lost') then semantics.status
+            -- a file's won / lost is read from its deals: a mapped stage stays a process stage
             when
-                lower(trim(all_stages.stage_name)) = lower(trim(sources.conditional_refusal_stage))
+                semantics.status in ('won', 'lost')
+                and not (mapped.source_system = 'file' and mapped.mapped_stage_code is not null)
+                then semantics.status
+            when
+                lower(trim(mapped.stage_name)) = lower(trim(sources.conditional_refusal_stage))
                 then 'conditional_refusal'
             else 'process'
         end as stage_kind
-    from all_stages
+    from mapped
     left join {{ ref('stg_config__sources') }} as sources
-        on all_stages.source_name = sources.source_name
+        on mapped.source_name = sources.source_name
     left join {{ ref('int_status_semantics') }} as semantics
         on
-            all_stages.source_system = semantics.source_system
-            and all_stages.semantic_value = semantics.source_value
-),
-
-mapped as (
-    select
-        classified.*,
-        coalesce(qualified.stage_code, unqualified.stage_code) as mapped_stage_code
-    from classified
-    left join stage_mappings as qualified
-        on
-            classified.source_name = qualified.source_name
-            and lower(trim(classified.pipeline_name)) = qualified.pipeline_key
-            and lower(trim(classified.stage_name)) = qualified.stage_key
-    left join stage_mappings as unqualified
-        on
-            classified.source_name = unqualified.source_name
-            and unqualified.pipeline_key is null
-            and lower(trim(classified.stage_name)) = unqualified.stage_key
+            mapped.source_system = semantics.source_system
+            and mapped.semantic_value = semantics.source_value
 ),
 
 final as (
     select
-        mapped.source_name || ':' || mapped.pipeline_id || ':' || mapped.stage_id as stage_key,
-        mapped.source_name,
-        mapped.source_system,
-        mapped.pipeline_id,
-        mapped.pipeline_name,
-        mapped.stage_id,
-        mapped.stage_name,
-        mapped.stage_sort,
-        mapped.is_listed_in_pipeline,
-        mapped.stage_kind,
-        case mapped.stage_kind
+        classified.source_name || ':' || classified.pipeline_id || ':' || classified.stage_id as stage_key,
+        classified.source_name,
+        classified.source_system,
+        classified.pipeline_id,
+        classified.pipeline_name,
+        classified.stage_id,
+        classified.stage_name,
+        classified.stage_sort,
+        classified.is_listed_in_pipeline,
+        classified.stage_kind,
+        case classified.stage_kind
             when 'won' then last_stage.last_stage_code
             when 'lost' then 'lost'
             when 'conditional_refusal' then 'conditional_refusal'
-            else coalesce(mapped.mapped_stage_code, 'unmapped')
+            else coalesce(classified.mapped_stage_code, 'unmapped')
         end as canonical_stage,
-        mapped.stage_kind = 'process' and mapped.mapped_stage_code is not null as is_mapped,
+        classified.stage_kind = 'process' and classified.mapped_stage_code is not null as is_mapped,
         -- Bitrix24 failure stages other than the generic LOSE/APOLOGY name the loss reason;
         -- so do Megaplan's negative states
         (
-            mapped.source_system = 'bitrix24'
-            and mapped.has_loss_reason_stages
-            and mapped.stage_kind = 'lost'
-            and regexp_replace(mapped.stage_id, '^C[0-9]+:', '') not in ('LOSE', 'APOLOGY')
+            classified.source_system = 'bitrix24'
+            and classified.has_loss_reason_stages
+            and classified.stage_kind = 'lost'
+            and regexp_replace(classified.stage_id, '^C[0-9]+:', '') not in ('LOSE', 'APOLOGY')
         )
         or (
-            mapped.source_system = 'megaplan'
-            and mapped.has_loss_reason_stages
-            and mapped.stage_kind = 'lost'
+            classified.source_system = 'megaplan'
+            and classified.has_loss_reason_stages
+            and classified.stage_kind = 'lost'
         ) as is_loss_reason_stage
-    from mapped
+    from classified
     cross join last_stage
 )
 

@@ -10,6 +10,7 @@ renamed as (
     select
         connection_name as source_name,
         id as deal_id,
+        record -> 'values' ->> 'deal_name' as deal_name,
         record -> 'values' ->> 'pipeline' as pipeline_name,
         record -> 'values' ->> 'stage' as stage_name,
         record -> 'values' ->> 'manager' as manager_name,
