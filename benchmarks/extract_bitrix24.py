@@ -36,18 +36,16 @@ from typing import Any
 import psycopg
 
 import extractors.bitrix24 as b24_package
-import sandbox.bitrix24.server as b24_server
-from benchmarks import common, sandbox_speedups
+from benchmarks import common
 from benchmarks.virtual_asyncio import InFlight, VirtualLoop, monotonic_shim
 from benchmarks.worlds import advance_by_share
 from dwh.config.models import Bitrix24Source
 from extractors.bitrix24.extract import Tuning
 from extractors.common.runner import run_connection
-from sandbox.bitrix24 import render as b24_render
 from sandbox.bitrix24.limits import CostModel
+from sandbox.bitrix24.render import Portal
 from sandbox.bitrix24.server import Bitrix24StandIn
 from sandbox.world.generate import generate
-from sandbox.world.model import World
 
 WORLD_SOURCE = "b24_wholesale"
 CONNECTION = "bench_b24"
@@ -55,34 +53,15 @@ PAGE, BATCH, BURST, DRAIN = 50, 50, 50, 2.0
 BUDGET, WINDOW = 480.0, 600.0
 
 
-# -- one rendering per world state (the portal's data does not change during a run) ----------------
-class _Portals:
-    """``Portal(world, source)`` renders the whole portal on first use of each family; the
-    stand-in builds one per request. Within a run the world does not change, so one rendering
-    per world state, made before the run, serves every request (what a real portal has ready)."""
-
-    def __init__(self) -> None:
-        self.original = b24_render.Portal
-        self.cache: dict[tuple[int, str, datetime, int], Any] = {}
-
-    def __call__(self, world: World, source_name: str) -> Any:
-        key = (id(world), source_name, world.now, len(world.deals))
-        if key not in self.cache:
-            self.cache.clear()
-            self.cache[key] = self.original(world, source_name)
-        return self.cache[key]
-
-    def warm(self, world: World, source_name: str) -> Any:
-        portal = self(world, source_name)
-        for family in ("users", "categories", "statuses", "deal_fields", "deals", "stage_history",
-                       "timeline_comments", "companies", "contacts", "requisites"):  # fmt: skip
-            getattr(portal, family)
-        return portal
-
-
-PORTALS = _Portals()
-b24_server.Portal = PORTALS  # type: ignore[assignment,misc]
-sandbox_speedups.install()  # list pages from an index, as a real portal's database answers them
+# -- the portal rendered before a run (what a real portal has ready) --------------------------------
+def warm(standin: Bitrix24StandIn) -> Portal:
+    """The stand-in's portal at the world's current state, every family rendered, so a run's
+    requests do not pay for it (the stand-in keeps one rendering per world version)."""
+    portal = standin.portal()
+    for family in ("users", "categories", "statuses", "deal_fields", "deals", "stage_history",
+                   "timeline_comments", "companies", "contacts", "requisites"):  # fmt: skip
+        getattr(portal, family)
+    return portal
 
 
 # -- the minimum and the bound -------------------------------------------------------------------
@@ -385,7 +364,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             peer = FastBitrixPeer(theirs.webhook_url, conn, clock, args.peer_concurrency)
 
             def measure(load: str, since: datetime | None, history_after: int, incremental: bool) -> None:
-                portal = PORTALS.warm(world, WORLD_SOURCE)
+                portal = warm(ours)
+                warm(theirs)
                 least = minimum(portal, since, history_after, costs)
                 bound = least.bound if args.operating == "on" else max(0.0, (least.requests - BURST) / DRAIN)
                 mine = run_product(conn, source, ours, clock, "incremental" if incremental else "full")
@@ -404,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             measure("full load", None, 0, incremental=False)
             measure("no-change incremental", world.now, 10**18, incremental=True)
-            history_top = max(int(h["ID"]) for h in PORTALS.warm(world, WORLD_SOURCE).stage_history)
+            history_top = max(int(h["ID"]) for h in warm(ours).stage_history)
             with ours.lock, theirs.lock:
                 change = advance_by_share(world, args.change_share, seed=args.seed)
             print(f"world advanced {change.days:g} day(s): {change.changed:,} deals changed "

@@ -39,7 +39,6 @@ from dwh.config.models import OneCSource
 from extractors.common.runner import run_connection
 from extractors.onec.client import OneCClient
 from extractors.onec.sets import ALL_SETS, CATALOGS
-from sandbox.onec.render import render
 from sandbox.onec.server import OneCStandIn
 from sandbox.world.generate import generate
 
@@ -51,11 +50,12 @@ FILTER_BUDGET = 1800
 PACE = 10.0  # the extractor's own requests per second
 
 
-def snapshot(world: Any) -> dict[str, dict[str, Any]]:
-    """Every set's rows as the base serves them now, keyed as they land."""
+def snapshot(base: OneCStandIn) -> dict[str, dict[str, Any]]:
+    """Every set's rows as the base serves them now, keyed as they land (rendered here, outside
+    the timing, as a real base has its tables ready; the stand-in keeps them per world version)."""
     out: dict[str, dict[str, Any]] = {}
     for entity_set in ALL_SETS:
-        rows = render(world, WORLD_SOURCE, entity_set.set_name)
+        rows = base.rows(entity_set.set_name)
         if entity_set in CATALOGS:
             out[entity_set.entity] = {r["Ref_Key"]: r for r in rows}
         else:
@@ -148,13 +148,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         with common.connect() as conn:
             forget(conn)
-            snap = snapshot(world)
+            snap = snapshot(base)
             print("served: " + ", ".join(f"{k} {len(v):,}" for k, v in snap.items()), flush=True)
             measure("full load", minimum_full(snap, args.page_size), "full")
             measure("no-change incremental", minimum_incremental(snap, snap, args.page_size), "incremental")
             with base.lock:
                 change = advance_by_share(world, args.change_share, seed=args.seed)
-            after = snapshot(world)
+            after = snapshot(base)
             print(f"world advanced {change.days:g} day(s): {change.changed:,} deals changed, "
                   f"{change.in_source(WORLD_SOURCE):,} in 1C", flush=True)  # fmt: skip
             share = change.changed / len(world.deals)

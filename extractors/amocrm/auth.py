@@ -23,6 +23,7 @@ import psycopg
 from dwh.config.models import AmoCRMSource
 from extractors.common.errors import CredentialError, ExtractError
 from extractors.common.http import ApiClient, ApiError
+from extractors.common.readahead import foreground_only
 
 TOKEN_PATH = "/oauth2/access_token"
 REFRESH_AHEAD = timedelta(seconds=60)  # an access token this close to expiry is refreshed first
@@ -137,6 +138,7 @@ class OAuthSession:
         self._api = token_api
         self._now = wall_clock
         self.refreshes = 0
+        self._refused = False  # the API refused the access token: refresh before the next request
         configured = auth.refresh_token.get()
         seed = fingerprint(configured)
         stored = store.load()
@@ -144,11 +146,15 @@ class OAuthSession:
             self._pair = stored
         else:  # nothing stored yet, or a person re-authorised: the configuration wins
             self._pair = TokenPair(None, configured, None, seed)
-        self.on_unauthorized: Callable[[], None] | None = self.refresh
+        self.on_unauthorized: Callable[[], None] | None = self._unauthorized
+
+    def _unauthorized(self) -> None:
+        self._refused = True
+        self.refresh()
 
     def _expired(self) -> bool:
         pair = self._pair
-        if not pair.access_token or pair.expires_at is None:
+        if self._refused or not pair.access_token or pair.expires_at is None:
             return True
         return pair.expires_at - REFRESH_AHEAD <= datetime.fromtimestamp(self._now(), UTC)
 
@@ -160,7 +166,10 @@ class OAuthSession:
         return {"Authorization": f"Bearer {self._pair.access_token}"} if self._pair.access_token else {}
 
     def refresh(self) -> None:
-        """Trade the refresh token for a new pair and commit the pair before anything uses it."""
+        """Trade the refresh token for a new pair and commit the pair before anything uses it.
+        Never from the read-ahead worker (the caller's transaction is open on the connection):
+        there it raises ``NeedsForeground`` and the caller's thread sends the request again."""
+        foreground_only()
         body = {
             "client_id": self._client_id.get(),
             "client_secret": self._client_secret.get(),
@@ -201,6 +210,7 @@ class OAuthSession:
         )
         self._store.save(pair)  # committed before anything uses it
         self._pair = pair
+        self._refused = False
         self.refreshes += 1
 
     def _refresh_refused(self, detail: str, retried: bool) -> DeadCredential:

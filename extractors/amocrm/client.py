@@ -10,7 +10,7 @@ stops the connection at once; a 402 is an account whose subscription lapsed. Lis
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -150,22 +150,6 @@ class AmoClient:
         nxt = links.get("next") if isinstance(links, dict) else None
         href = nxt.get("href") if isinstance(nxt, dict) else None
         return Page(records, self.url(href) if isinstance(href, str) and href else None)
-
-    def follow(self, path: str, key: str, params: dict[str, str] | None = None) -> Iterator[Page]:
-        """Every page of a list, following ``_links.next``; the caller works on a page before
-        the next one is asked for."""
-        page = self.page(path, key, params)
-        seen = {self.url(path)}
-        while True:
-            yield page
-            if page.next_url is None or not page.records:
-                return
-            if page.next_url in seen:
-                raise ExtractError(
-                    self.connection, f"amoCRM's next link of {path} points back to a page already read"
-                )
-            seen.add(page.next_url)
-            page = self.page(page.next_url, key)
 
 
 def _detail(message: str) -> str:

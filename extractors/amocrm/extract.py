@@ -14,12 +14,17 @@
   unchanged rows are not rewritten, and whatever is no longer listed is marked deleted.
 - ``mode="full"`` reads everything from the beginning and then marks leads, notes, contacts
   and companies that are no longer served as deleted.
+
+Every list is read ahead (``extractors.common.readahead``): a page is checked as it arrives,
+and the request for the next one (its link, or its keyset position) goes out while the page
+lands with its cursor. Still one request at a time through the account's limiter, and pages
+land in order, each in its own transaction.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +32,11 @@ import psycopg
 
 from dwh.config.models import AmoCRMSource
 from extractors.amocrm.client import AmoClient
-from extractors.amocrm.records import Shape, check
-from extractors.common.landing import RawLanding, RawRecord
+from extractors.amocrm.records import CheckedPage, Shape, check_page
+from extractors.common.errors import ExtractError
+from extractors.common.landing import RawLanding
 from extractors.common.ratelimit import SlidingWindowLimiter
+from extractors.common.readahead import read_ahead
 from extractors.common.run import Mode, RunReport
 from extractors.common.state import get_cursor, set_cursor
 
@@ -53,6 +60,17 @@ class Feed:
     shape: Shape
     params: tuple[tuple[str, str], ...] = ()
     deleted: bool = False  # the list of deleted records: they land marked deleted
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request of a list: a path or the API's next link, and the query."""
+
+    url: str
+    key: str  # _embedded.<key>
+    params: tuple[tuple[str, str], ...] = ()
+    since: int | None = None  # keyset paging: filter[updated_at][from]
+    page_no: int = 1  # keyset paging: pages within one ``since``
 
 
 @dataclass(frozen=True)
@@ -128,79 +146,93 @@ class Extraction:
             for entity, ids in present.items():
                 self.reconcile(entity, ids)
 
-    # -- landing one page -----------------------------------------------------------------
-    def land_page(
-        self, entity: str, shape: Shape, records: list[Any], *, deleted: bool = False, append: bool = False
-    ) -> tuple[list[str], list[int]]:
-        """Validate and land one page (inside the caller's transaction): the ids the source still
-        has (rejected records with a readable id included: a bad record is not a deleted one) and
-        the records' times. Rejected records go to ops.rejects with the reason."""
-        good: dict[str, RawRecord] = {}
-        seen: set[str] = set()
-        seconds: list[int] = []
-        for position, record in enumerate(records, start=1):
-            checked = check(shape, record, position)
-            if checked.record_id is not None:
-                seen.add(checked.record_id)
-            if checked.record is None:
-                self.landing.reject(entity, checked.record_id, checked.problem or "invalid", record)
-                self.report.add(self.report.rejects, entity, 1)
-                continue
-            good[checked.record.id] = checked.record  # a record served twice on a page lands once
-            if checked.seconds is not None:
-                seconds.append(checked.seconds)
-        rows = list(good.values())
+    # -- reading and landing pages -------------------------------------------------------
+    def pages(
+        self, shape: Shape, first: Ask, after: Callable[[Ask, CheckedPage], Ask | None]
+    ) -> Iterator[CheckedPage]:
+        """A list's pages, checked, in order; the next request is out while a page lands."""
+
+        def fetch(ask: Ask) -> CheckedPage:
+            page = self.client.page(ask.url, ask.key, dict(ask.params) if ask.params else None)
+            return check_page(shape, page.records, page.next_url)
+
+        return read_ahead(fetch, first, after)
+
+    def follow(self, path: str, key: str, shape: Shape, params: dict[str, str]) -> Iterator[CheckedPage]:
+        """Every page of a list, following ``_links.next``."""
+        seen = {self.client.url(path)}
+
+        def after(_: Ask, page: CheckedPage) -> Ask | None:
+            if page.next_url is None or not page.served:
+                return None
+            if page.next_url in seen:
+                raise ExtractError(
+                    self.name, f"amoCRM's next link of {path} points back to a page already read"
+                )
+            seen.add(page.next_url)
+            return Ask(page.next_url, key)
+
+        return self.pages(shape, Ask(path, key, tuple(params.items())), after)
+
+    def land(self, entity: str, page: CheckedPage, *, deleted: bool = False, append: bool = False) -> None:
+        """Land one checked page (inside the caller's transaction); rejected records go to
+        ops.rejects with the reason."""
+        for checked, record in page.rejected:
+            self.landing.reject(entity, checked.record_id, checked.problem or "invalid", record)
+            self.report.add(self.report.rejects, entity, 1)
         if append:
-            written = self.landing.append(entity, rows)
+            written = self.landing.append(entity, page.records)
         else:
-            written = self.landing.upsert(entity, rows, deleted=deleted)
+            written = self.landing.upsert(entity, page.records, deleted=deleted)
         self.report.add(self.report.deleted if deleted else self.report.records, entity, written)
-        return sorted(seen), seconds
 
     # -- the lists ------------------------------------------------------------------------
     def read_listing(self, listing: Listing) -> None:
         present: set[str] = set()
-        for page in self.client.follow(listing.path, listing.key, dict(listing.params)):
-            if not page.records:
+        for page in self.follow(listing.path, listing.key, listing.shape, dict(listing.params)):
+            if not page.served:
                 break
             with self.conn.transaction():
-                ids, _ = self.land_page(listing.entity, listing.shape, page.records)
-            present.update(ids)
+                self.land(listing.entity, page)
+            present.update(page.ids)
         self.reconcile(listing.entity, present)  # read whole: what is not listed is gone
 
     def read_feed(self, feed: Feed) -> set[str]:
         """Keyset paging over ``updated_at``; returns the ids landed (for reconciliation)."""
         high = _seconds(get_cursor(self.conn, self.name, feed.cursor), "updated_at")
-        since = None if self.mode == "full" or high is None else max(0, high - self.overlap)
-        present: set[str] = set()
-        page_no = 1
-        while True:
+
+        def keyset(since: int | None, page_no: int) -> Ask:
             params = {**dict(feed.params), "limit": str(PAGE_LIMIT), "order[updated_at]": "asc"}
             if since is not None:
                 params["filter[updated_at][from]"] = str(since)
             if page_no > 1:
                 params["page"] = str(page_no)
-            page = self.client.page(feed.path, feed.key, params)
-            seconds: list[int] = []
-            if page.records:
-                with self.conn.transaction():
-                    ids, seconds = self.land_page(feed.entity, feed.shape, page.records, deleted=feed.deleted)
-                    if feed.deleted:
-                        self.notes_go_with(ids)
-                    if seconds:
-                        high = max(high or 0, max(seconds))
-                    if high is not None:
-                        set_cursor(self.conn, self.name, feed.cursor, {"updated_at": high})
-                present.update(ids)
-            if page.next_url is None or not page.records:
-                break
+            return Ask(feed.path, feed.key, tuple(params.items()), since, page_no)
+
+        def after(ask: Ask, page: CheckedPage) -> Ask | None:
+            if page.next_url is None or not page.served:
+                return None
             # from one second before the latest time on the page (ties on the boundary are read
             # again and land as no-ops); a page all within one second goes on by page number
-            top = max(seconds, default=None)
-            if top is None or (since is not None and top - 1 <= since):
-                page_no += 1
-            else:
-                since, page_no = top - 1, 1
+            top = max(page.seconds, default=None)
+            if top is None or (ask.since is not None and top - 1 <= ask.since):
+                return keyset(ask.since, ask.page_no + 1)
+            return keyset(top - 1, 1)
+
+        since = None if self.mode == "full" or high is None else max(0, high - self.overlap)
+        present: set[str] = set()
+        for page in self.pages(feed.shape, keyset(since, 1), after):
+            if not page.served:
+                continue
+            with self.conn.transaction():
+                self.land(feed.entity, page, deleted=feed.deleted)
+                if feed.deleted:
+                    self.notes_go_with(page.ids)
+                if page.seconds:
+                    high = max(high or 0, max(page.seconds))
+                if high is not None:
+                    set_cursor(self.conn, self.name, feed.cursor, {"updated_at": high})
+            present.update(page.ids)
         if high is not None:
             self.report.cursors[feed.cursor] = {"updated_at": high}
         return present
@@ -224,13 +256,13 @@ class Extraction:
             params["filter[created_at][from]"] = str(max(0, stored - self.overlap))
         high = stored
         written_cursor = False
-        for page in self.client.follow(EVENTS_PATH, "events", params):
-            if not page.records:
+        for page in self.follow(EVENTS_PATH, "events", EVENT_SHAPE, params):
+            if not page.served:
                 break
             with self.conn.transaction():
-                _, seconds = self.land_page("events", EVENT_SHAPE, page.records, append=True)
-                if seconds:
-                    high = max(high or 0, max(seconds))
+                self.land("events", page, append=True)
+                if page.seconds:
+                    high = max(high or 0, max(page.seconds))
                 if page.next_url is None and high is not None:  # the last page: everything is in
                     set_cursor(self.conn, self.name, "events", {"created_at": high})
                     written_cursor = True

@@ -70,3 +70,33 @@ def check(shape: Shape, record: Any, position: int) -> Checked:
                                        "or not a list", record_id)  # fmt: skip
     moment = datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
     return Checked(RawRecord(record_id, record, moment), seconds, None, record_id)
+
+
+@dataclass(frozen=True)
+class CheckedPage:
+    """One page of a list, checked and ready to land."""
+
+    served: int  # records on the page, good or not
+    next_url: str | None  # the API's link to the next page
+    records: list[RawRecord]  # the good ones, one per id (a record served twice on a page lands once)
+    rejected: list[tuple[Checked, Any]]  # the bad ones with what was served
+    ids: list[str]  # every id the page shows, sorted: a bad record is not a deleted one
+    seconds: list[int]  # the good records' times
+
+
+def check_page(shape: Shape, records: list[Any], next_url: str | None) -> CheckedPage:
+    good: dict[str, RawRecord] = {}
+    rejected: list[tuple[Checked, Any]] = []
+    seen: set[str] = set()
+    seconds: list[int] = []
+    for position, record in enumerate(records, start=1):
+        checked = check(shape, record, position)
+        if checked.record_id is not None:
+            seen.add(checked.record_id)
+        if checked.record is None:
+            rejected.append((checked, record))
+            continue
+        good[checked.record.id] = checked.record
+        if checked.seconds is not None:
+            seconds.append(checked.seconds)
+    return CheckedPage(len(records), next_url, list(good.values()), rejected, sorted(seen), seconds)

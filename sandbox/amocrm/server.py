@@ -3,6 +3,7 @@ real API's paths, parameters, paging, OAuth, limits and error shapes (see README
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import re
@@ -151,6 +152,7 @@ class AmoCRMStandIn(StandIn):
         self._token_uses: dict[str, int] = {}
         self._cache_key: tuple[Any, ...] | None = None
         self._cache: Rendered | None = None
+        self._index: dict[tuple[Any, ...], Any] = {}  # what ``_indexed`` keeps, per rendering
 
     # -- what a connection needs --------------------------------------------------------
     def credentials(self) -> dict[str, str]:
@@ -192,6 +194,7 @@ class AmoCRMStandIn(StandIn):
                     self.world, self.source_name, account_for(self.world, self.source_name, base)
                 )
                 self._cache_key = key
+                self._index = {}
             return self._cache
 
     def max_accepted_in_window(self, seconds: float = 1.0) -> int:
@@ -357,6 +360,45 @@ class AmoCRMStandIn(StandIn):
             records = [r for r in records if r.get("updated_at", 0) > moment]
         return records
 
+    def _kept(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per rendering: what an account's database keeps indexed."""
+        if key not in self._index:
+            self._index[key] = compute()
+        return self._index[key]
+
+    def _indexed(
+        self,
+        key: tuple[Any, ...],
+        request: Request,
+        tree: dict[str, Any],
+        allowed: tuple[str, ...],
+        select: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    ) -> list[dict[str, Any]]:
+        """``select(filter)``: the rows matching the filter in the asked order. Ordered by a time
+        ascending and bounded below on that time only (keyset paging: ``order[updated_at]=asc``
+        with ``filter[updated_at][from]``), the rows matching the rest of the filter are
+        ordered once per rendering and the bound is a binary search in them, as an account's
+        index answers; a large list read page by page would otherwise be filtered and sorted
+        whole for every page. The same rows either way."""
+        f = subtree(tree, "filter")
+        order = ordering(tree, allowed)
+        bound = f.get(order[0]) if order is not None else None
+        if order is None or order[1] or not isinstance(bound, dict) or set(bound) != {"from"}:
+            return select(f)
+        field = order[0]
+        lower, _ = int_range(bound, f"filter.{field}")
+        rest = {k: v for k, v in f.items() if k != field}
+        since = request.headers.get("if-modified-since")
+
+        def ordered() -> tuple[list[dict[str, Any]], list[Any]]:
+            rows = select(rest)
+            return rows, [r.get(field) for r in rows]
+
+        rows, times = self._kept((*key, repr(rest), order, since), ordered)
+        if any(t is None for t in times):  # a row without the time: no binary search
+            return select(f)
+        return rows if lower is None else rows[bisect.bisect_left(times, lower) :]
+
     @staticmethod
     def _ordered(records: list[dict[str, Any]], tree: dict[str, Any], allowed: tuple[str, ...]) -> list[dict]:
         order = ordering(tree, allowed)
@@ -396,21 +438,25 @@ class AmoCRMStandIn(StandIn):
         tree = nest(request.query)
         withs = with_set(tree)
         deleted = "only_deleted" in withs
-        f = subtree(tree, "filter")
-        records = self._filtered(
-            data.deleted_leads if deleted else data.leads,
-            f,
-            request,
-            ("created_at", "updated_at", "closed_at"),
-            ("pipeline_id", "responsible_user_id", "created_by", "updated_by"),
-        )
-        if "statuses" in f:
-            pairs = _status_pairs(f["statuses"])
-            records = [r for r in records if (r.get("pipeline_id"), r.get("status_id")) in pairs]
-        if "price" in f:
-            bounds = int_range(f["price"], "filter.price")
-            records = [r for r in records if in_range(r.get("price"), bounds)]
-        records = self._ordered(records, tree, ("created_at", "updated_at", "id"))
+        allowed = ("created_at", "updated_at", "id")
+
+        def select(f: dict[str, Any]) -> list[dict[str, Any]]:
+            records = self._filtered(
+                data.deleted_leads if deleted else data.leads,
+                f,
+                request,
+                ("created_at", "updated_at", "closed_at"),
+                ("pipeline_id", "responsible_user_id", "created_by", "updated_by"),
+            )
+            if "statuses" in f:
+                pairs = _status_pairs(f["statuses"])
+                records = [r for r in records if (r.get("pipeline_id"), r.get("status_id")) in pairs]
+            if "price" in f:
+                bounds = int_range(f["price"], "filter.price")
+                records = [r for r in records if in_range(r.get("price"), bounds)]
+            return self._ordered(records, tree, allowed)
+
+        records = self._indexed(("leads", deleted), request, tree, allowed, select)
 
         def decorate(lead: dict[str, Any]) -> dict[str, Any]:
             if deleted:
@@ -478,7 +524,9 @@ class AmoCRMStandIn(StandIn):
                     "filter.type", "The value you selected is not a valid choice.", "NotSupportedChoice"
                 )
         if types:
-            records = [e for e in records if e["type"] in types]
+            records = self._kept(
+                ("events", tuple(types)), lambda: [e for e in data.events if e["type"] in types]
+            )
         entities = items(f.get("entity"))
         for e in entities:
             if e not in ENTITY_TYPES:
@@ -526,11 +574,15 @@ class AmoCRMStandIn(StandIn):
                 )
         if types:
             records = [n for n in records if n["note_type"] in types]
-        records = self._filtered(
-            records, f, request, ("updated_at",), ("entity_id",) if lead_id is None else ()
-        )
-        records = self._ordered(records, tree, ("updated_at", "id"))
-        return self._list(request, tree, records, "notes", 250)
+
+        def select(f: dict[str, Any]) -> list[dict[str, Any]]:
+            found = self._filtered(
+                records, f, request, ("updated_at",), ("entity_id",) if lead_id is None else ()
+            )
+            return self._ordered(found, tree, ("updated_at", "id"))
+
+        found = self._indexed(("notes", lead_id, tuple(types)), request, tree, ("updated_at", "id"), select)
+        return self._list(request, tree, found, "notes", 250)
 
     def _users(self, request: Request, data: Rendered) -> Response:
         tree = nest(request.query)
@@ -552,11 +604,14 @@ class AmoCRMStandIn(StandIn):
 
     def _contacts(self, request: Request, data: Rendered) -> Response:
         tree = nest(request.query)
-        f = subtree(tree, "filter")
-        records = self._filtered(
-            data.contacts, f, request, ("created_at", "updated_at"), ("responsible_user_id",)
-        )
-        records = self._ordered(records, tree, ("updated_at", "id"))
+
+        def select(f: dict[str, Any]) -> list[dict[str, Any]]:
+            found = self._filtered(
+                data.contacts, f, request, ("created_at", "updated_at"), ("responsible_user_id",)
+            )
+            return self._ordered(found, tree, ("updated_at", "id"))
+
+        records = self._indexed(("contacts",), request, tree, ("updated_at", "id"), select)
         return self._list(request, tree, records, "contacts", 250)
 
     def _contact(self, request: Request, data: Rendered, contact_id: str) -> Response:
@@ -566,11 +621,14 @@ class AmoCRMStandIn(StandIn):
     def _companies(self, request: Request, data: Rendered) -> Response:
         tree = nest(request.query)
         withs = with_set(tree)
-        f = subtree(tree, "filter")
-        records = self._filtered(
-            data.companies, f, request, ("created_at", "updated_at"), ("responsible_user_id",)
-        )
-        records = self._ordered(records, tree, ("updated_at", "id"))
+
+        def select(f: dict[str, Any]) -> list[dict[str, Any]]:
+            found = self._filtered(
+                data.companies, f, request, ("created_at", "updated_at"), ("responsible_user_id",)
+            )
+            return self._ordered(found, tree, ("updated_at", "id"))
+
+        records = self._indexed(("companies",), request, tree, ("updated_at", "id"), select)
 
         def decorate(company: dict[str, Any]) -> dict[str, Any]:
             if "contacts" not in withs:

@@ -6,12 +6,15 @@ string) and returns a ``MethodResult`` or raises ``ApiError`` with the portal's 
 
 from __future__ import annotations
 
+import bisect
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sandbox.bitrix24 import render as r
 from sandbox.bitrix24.query import (
+    PAGE_SIZE,
     ApiError,
     FieldType,
     as_list,
@@ -23,6 +26,7 @@ from sandbox.bitrix24.query import (
     record_matches,
     select_fields,
     sort_records,
+    typed,
 )
 from sandbox.bitrix24.render import Portal
 
@@ -40,6 +44,8 @@ Method = Callable[[Portal, Mapping[str, Any]], MethodResult]
 
 
 def _list(
+    portal: Portal,
+    name: str | None,
     records: list[dict[str, Any]],
     types: Mapping[str, FieldType],
     params: Mapping[str, Any],
@@ -49,20 +55,81 @@ def _list(
     multiple: Sequence[str] = (),
     strict: bool = False,
 ) -> MethodResult:
-    """An old-style ``crm.*.list``: filter, order, select, paging by 50 from ``start``."""
+    """An old-style ``crm.*.list``: filter, order, select, paging by 50 from ``start``.
+
+    A list the portal holds (``name``) is filtered and sorted once per filter and order, as a
+    real portal answers from its indexes, and an ``ID`` lower bound (``>ID``/``>=ID`` under
+    ``order[ID]=ASC``, keyset paging) is a binary search in it: a large list read page by
+    page would otherwise filter and sort every row for every page."""
     conditions = compile_filter(param(params, "filter"), types, strict=strict)
     order = compile_order(param(params, "order"), types, strict=strict)
     fields = select_fields(param(params, "select"), standard, custom, multiple)
     start = parse_start(param(params, "start"))
-    matching = [rec for rec in records if record_matches(rec, conditions, types)]
-    matching = sort_records(matching, order, types)
-    chunk, total, nxt = page(matching, start)
+    if name is None:
+        matching = sort_records(
+            [rec for rec in records if record_matches(rec, conditions, types)], order, types
+        )
+        first = 0
+    else:
+        matching, first = _ordered(portal, name, records, types, conditions, order)
+    available = len(matching) - first
+    if start < 0:
+        chunk, total, nxt = matching[first : first + PAGE_SIZE], 0, None
+    else:
+        chunk = matching[first + start : first + start + PAGE_SIZE]
+        total = available
+        nxt = start + PAGE_SIZE if start + PAGE_SIZE < available else None
     rows = [{f: rec.get(f) for f in fields} for rec in chunk]
-    return MethodResult(rows, total, nxt, rows=len(rows), counted=len(matching) if start >= 0 else 0)
+    return MethodResult(rows, total, nxt, rows=len(rows), counted=available if start >= 0 else 0)
+
+
+@dataclass
+class Ordered:
+    """The rows of a list that match a filter (an ``ID`` lower bound aside), in order."""
+
+    rows: list[dict[str, Any]]
+    ids: list[Any] | None = None  # their IDs, once a page asks for an ID bound
+    comparable: bool = True  # every ID compares: a bound is a binary search
+
+
+def _ordered(
+    portal: Portal,
+    name: str,
+    records: list[dict[str, Any]],
+    types: Mapping[str, FieldType],
+    conditions: list[tuple[str, str, Any]],
+    order: list[tuple[str, bool]],
+) -> tuple[list[dict[str, Any]], int]:
+    """The rows matching ``conditions`` in ``order``, and where in them the page starts."""
+    bound = None
+    if "ID" in types and order == [("ID", False)]:
+        lower = [c for c in conditions if c[1] == "ID" and c[0] in (">", ">=")]
+        if len(lower) == 1 and typed(lower[0][2], types["ID"]) is not None:
+            bound = lower[0]
+    rest = [c for c in conditions if c is not bound]
+    key = (name, repr(rest), repr(order))
+    found = portal.ordered.get(key)
+    if found is None:
+        found = Ordered(
+            sort_records([rec for rec in records if record_matches(rec, rest, types)], order, types)
+        )
+        portal.ordered[key] = found
+    if bound is None:
+        return found.rows, 0
+    if found.ids is None:
+        found.ids = [typed(rec.get("ID"), types["ID"]) for rec in found.rows]
+        found.comparable = all(i is not None for i in found.ids)
+    if not found.comparable:
+        return [rec for rec in found.rows if record_matches(rec, [bound], types)], 0
+    value = typed(bound[2], types["ID"])
+    search = bisect.bisect_right if bound[0] == ">" else bisect.bisect_left
+    return found.rows, search(found.ids, value)
 
 
 def deal_list(portal: Portal, params: Mapping[str, Any]) -> MethodResult:
     return _list(
+        portal,
+        "deals",
         portal.deals,
         r.DEAL_TYPES_BY_FIELD,
         params,
@@ -100,6 +167,8 @@ def stage_history_list(portal: Portal, params: Mapping[str, Any]) -> MethodResul
     else:
         raise ApiError(400, "ENTITY_TYPE_NOT_SUPPORTED", f"Entity type `{entity_type_id}` is not supported")
     listed = _list(
+        portal,
+        f"stage_history:{entity_type_id}",
         records,
         r.STAGE_HISTORY_TYPES,
         params,
@@ -188,6 +257,8 @@ def timeline_comment_list(portal: Portal, params: Mapping[str, Any]) -> MethodRe
         else None
     )
     return _list(
+        portal,
+        None,  # one deal's few comments
         records,
         r.TIMELINE_COMMENT_TYPES,
         {
@@ -202,7 +273,7 @@ def timeline_comment_list(portal: Portal, params: Mapping[str, Any]) -> MethodRe
 
 def company_list(portal: Portal, params: Mapping[str, Any]) -> MethodResult:
     standard = [f for f in portal.companies[0]] if portal.companies else list(r.COMPANY_TYPES_BY_FIELD)
-    return _list(portal.companies, r.COMPANY_TYPES_BY_FIELD, params, standard=standard)
+    return _list(portal, "companies", portal.companies, r.COMPANY_TYPES_BY_FIELD, params, standard=standard)
 
 
 def contact_list(portal: Portal, params: Mapping[str, Any]) -> MethodResult:
@@ -223,6 +294,8 @@ def contact_list(portal: Portal, params: Mapping[str, Any]) -> MethodResult:
         if all(any(item["VALUE"] in [str(x) for x in as_list(v)] for item in c[f]) for f, v in multi.items())
     ]
     return _list(
+        portal,
+        f"contacts:{json.dumps(multi, sort_keys=True, default=str)}",
         records,
         types,
         {**params, "filter": raw},
@@ -233,7 +306,12 @@ def contact_list(portal: Portal, params: Mapping[str, Any]) -> MethodResult:
 
 def requisite_list(portal: Portal, params: Mapping[str, Any]) -> MethodResult:
     return _list(
-        portal.requisites, r.REQUISITE_TYPES_BY_FIELD, params, standard=list(r.REQUISITE_TYPES_BY_FIELD)
+        portal,
+        "requisites",
+        portal.requisites,
+        r.REQUISITE_TYPES_BY_FIELD,
+        params,
+        standard=list(r.REQUISITE_TYPES_BY_FIELD),
     )
 
 

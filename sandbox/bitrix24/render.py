@@ -737,11 +737,23 @@ class _Renderer:
             )
         return rows
 
+    @cached_property
+    def _first_deal_of_contact(self) -> dict[str, datetime]:
+        """contact id -> when the first of its deals was created (one pass over the deals)."""
+        first: dict[str, datetime] = {}
+        for deal in self.all_deals:
+            created = _aware(deal.created_at)
+            for contact_id in deal.contact_ids:
+                if contact_id not in first or created < first[contact_id]:
+                    first[contact_id] = created
+        return first
+
     def _contact_dates(self, contact: Contact) -> tuple[datetime, datetime]:
         created = getattr(contact, "created_at", None)
         updated = getattr(contact, "updated_at", None)
         if created is None:
-            candidates = [_aware(d.created_at) for d in self.all_deals if contact.id in d.contact_ids]
+            first = self._first_deal_of_contact.get(contact.id)
+            candidates = [first] if first is not None else []
             company = self.company_by_id.get(contact.company_id or "")
             if company is not None:
                 candidates.append(_aware(company.created_at))
@@ -847,10 +859,14 @@ class _Renderer:
 
 class Portal:
     """One source's records, as REST serves them at ``world.now``. Each family is rendered on
-    first use, so a request pays only for what it reads; build one per request."""
+    first use, so a request pays only for what it reads; the stand-in keeps one per world
+    version (``Bitrix24StandIn.portal``)."""
 
     def __init__(self, world: World, source_name: str):
         self._r = _Renderer(world, source_name)
+        # (list, filter, order) -> the matching rows in order, and their IDs once a page asks
+        # for an ID bound: what a portal's indexes give (``methods._list``)
+        self.ordered: dict[tuple[str, ...], tuple[list[dict[str, Any]], list[Any] | None]] = {}
 
     @cached_property
     def users(self) -> list[dict[str, Any]]:

@@ -82,6 +82,8 @@ class Bitrix24StandIn(StandIn):
         self.html_batch_rate = self.faults.error_rate if html_batch_rate is None else html_batch_rate
         self.accepted_at: list[float] = []  # clock times of requests the leaky bucket let in
         self._epoch = time.time() - clock()
+        self._portal: Portal | None = None
+        self._portal_as_of: tuple[object, ...] | None = None
         self._batches = 0
         self._server_errors = 0
 
@@ -93,6 +95,22 @@ class Bitrix24StandIn(StandIn):
     def credentials(self) -> dict[str, str]:
         """The environment a client needs: ``{"B24_WHOLESALE_WEBHOOK": "http://.../rest/1/<code>/"}``."""
         return {f"{self.source_name.upper()}_WEBHOOK": self.webhook_url}
+
+    def invalidate(self) -> None:
+        """Drop the rendered portal (the world changed without its clock moving)."""
+        with self.lock:
+            self._portal_as_of = None
+
+    def portal(self) -> Portal:
+        """The portal as of the world's current state. Rendered once per world version
+        (``world.now`` and the number of deals: ``sandbox.world.advance`` moves the clock, and
+        whoever changes the world holds ``self.lock``), as a portal keeps its tables, not once
+        per request; its lists' orderings are kept with it."""
+        with self.lock:
+            version = (self.world.now, len(self.world.deals))
+            if self._portal is None or version != self._portal_as_of:
+                self._portal, self._portal_as_of = Portal(self.world, self.source_name), version
+            return self._portal
 
     # -- the portal's error answers ----------------------------------------------------------
     def rate_limit_error(self) -> Response:
@@ -131,7 +149,7 @@ class Bitrix24StandIn(StandIn):
                 raise ApiError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
             started = self.clock()
             with self.lock:
-                portal = Portal(self.world, self.source_name)
+                portal = self.portal()
                 outcome = self._call(portal, method, params)
             return Response.json(200, self._envelope(method, outcome, started))
         except ApiError as error:
@@ -238,7 +256,7 @@ class Bitrix24StandIn(StandIn):
         processing = 0.0
         parts = {"result": results, "error": errors, "total": totals, "next": nexts, "time": times}
         with self.lock:
-            portal = Portal(self.world, self.source_name)
+            portal = self.portal()
             for key, command in commands.items():
                 began = self.clock()
                 try:

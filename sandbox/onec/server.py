@@ -89,6 +89,8 @@ class OneCStandIn(StandIn):
         if unknown:
             raise ValueError(f"cannot publish {', '.join(unknown)}: known sets are {', '.join(ENTITY_SETS)}")
         self.published = [n for n in ENTITY_SETS if n in names]
+        self._rendered: dict[str, list[Row]] = {}  # entity set -> its rows, for ``_rendered_as_of``
+        self._rendered_as_of: tuple[object, ...] | None = None
 
     def credentials(self) -> dict[str, str]:
         user_var, password_var = credential_env_names(self.source_name)
@@ -98,6 +100,24 @@ class OneCStandIn(StandIn):
     def base_url(self) -> str:
         """What ``sources.yaml`` calls ``base_url``."""
         return self.url + PUBLICATION
+
+    def invalidate(self) -> None:
+        """Drop the rendered sets (the world changed without its clock moving)."""
+        with self.lock:
+            self._rendered_as_of = None
+
+    def rows(self, set_name: str) -> list[Row]:
+        """The set's rows as of the world's current state. Rendered once per world version
+        (``world.now`` and the number of deals: ``sandbox.world.advance`` moves the clock, and
+        whoever changes the world holds ``self.lock``), as a base keeps its tables, not once
+        per request; the rows are never changed by a request."""
+        with self.lock:
+            version = (self.world.now, len(self.world.deals))
+            if version != self._rendered_as_of:
+                self._rendered, self._rendered_as_of = {}, version
+            if set_name not in self._rendered:
+                self._rendered[set_name] = render(self.world, self.source_name, set_name)
+            return self._rendered[set_name]
 
     # -- StandIn ------------------------------------------------------------------------
     def server_error(self) -> Response:
@@ -157,8 +177,7 @@ class OneCStandIn(StandIn):
         entity_set = self._published_set(match.group("set"))
         mode = _json_mode(request)
         query = parse_query(request.query, entity_set)
-        with self.lock:
-            rows = render(self.world, self.source_name, entity_set.name)
+        rows = self.rows(entity_set.name)
         if match.group("key") is not None:
             if count:
                 raise ODataQueryError(INVALID_URL, f"Неверный URL: {request.path}")

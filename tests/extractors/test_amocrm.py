@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -395,7 +396,7 @@ def test_faults_change_nothing_landed_and_the_stand_in_never_sees_more_than_seve
     clean_name, faulty_name = "amo_t_clean", "amo_t_faulty"
     forget(conn, clean_name)
     forget(conn, faulty_name)
-    world = generate(11, 400)
+    world = generate(11, 500)
     standin = start(world, requests_per_second=7)  # amoCRM's real limit, in real time
     clean = run(conn, amo_source(clean_name, standin, monkeypatch, long_lived=True), "full", fast=False)
     assert clean.error is None and clean.stats.retries == 0
@@ -507,6 +508,81 @@ def test_a_run_killed_midway_and_run_again_has_no_duplicates_and_no_gaps(
     assert len(oauth_calls(standin)) == 1  # the pair stored by the first run served them all
 
 
+RUN_CHILD = r"""
+import os, sys
+import psycopg
+from dwh.config.models import AmoCRMSource
+from extractors.common.runner import run_connection
+source = AmoCRMSource.model_validate_json(sys.argv[1])
+with psycopg.connect(os.environ["TEST_CONNINFO"], autocommit=True) as conn:
+    run_connection(source, conn, "full")
+print("the run was not killed")
+"""
+
+
+class KillsTheRun(AmoCRMStandIn):
+    """SIGKILLs ``victim`` (the extracting process) when the request for the ``kill_at``-th page
+    of leads arrives: the client asked for it as soon as the page before it was parsed, and
+    may be landing that one."""
+
+    victim: int | None = None
+    kill_at = 0
+
+    def handle(self, request: Request) -> Response:
+        if self.victim is not None and request.path == "/api/v4/leads":
+            with self.lock:
+                pages = {r.raw_query for r in self.log if r.path == request.path}
+            if len(pages) == self.kill_at:
+                os.kill(self.victim, signal.SIGKILL)
+                self.victim = None
+        return super().handle(request)
+
+
+def test_a_process_killed_while_it_reads_ahead_leaves_a_prefix_with_its_cursor_and_the_rerun_lands_the_rest_once(
+    conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, warehouse: Target
+) -> None:
+    name = "amo_t_sigkill"
+    forget(conn, name)
+    world = generate(11, 2000)
+    standin = KillsTheRun(
+        world, WORLD_SOURCE, Faults(seed=4, error_rate=0.08, drop_rate=0.04, truncate_rate=0.04)
+    )
+    standin.start()
+    try:
+        source = amo_source(name, standin, monkeypatch)
+        api = served(standin)
+        by_time = sorted(api["leads"].values(), key=lambda r: (r["updated_at"], r["id"]))
+        assert len(by_time) > 2 * 250
+        standin.kill_at = 3  # page 1 has landed (page 2 was handed over), page 3 cannot have
+        env = {**os.environ, "TEST_CONNINFO": warehouse.conninfo(), "PYTHONPATH": str(PROJECT_ROOT)}
+        child = subprocess.Popen([sys.executable, "-c", RUN_CHILD, source.model_dump_json()], env=env,
+                                 cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        standin.victim = child.pid
+        output, _ = child.communicate(timeout=120)
+        assert child.returncode == -signal.SIGKILL, output
+
+        # what the killed run committed is a prefix of the leads in their order, whole pages of
+        # it, with the cursor of its last page
+        so_far = landed(conn, name, "leads")
+        assert 250 <= len(so_far) < len(by_time)
+        assert set(so_far) == {str(r["id"]) for r in by_time[: len(so_far)]}
+        assert all(so_far[str(r["id"])] == r for r in by_time[: len(so_far)])
+        cursor = conn.execute(
+            "select cursor from ops.extract_cursors where connection_name = %s and entity = 'leads'", (name,)
+        ).fetchone()[0]
+        assert cursor == {"updated_at": by_time[len(so_far) - 1]["updated_at"]}
+
+        report = run(conn, source, "incremental")
+
+        assert report.error is None, report.error
+        assert_lands_what_is_served(conn, name, standin)
+        assert report.records["leads"] == len(by_time) - len(so_far)  # what had landed is not written again
+        assert report.records["events"] == len(api["events"])
+        assert report.stats.retries > 0  # the faults went on in the rerun
+    finally:
+        standin.stop()
+
+
 # -- OAuth ----------------------------------------------------------------------------------
 CHILD = r"""
 import os, signal, sys
@@ -535,7 +611,7 @@ def test_a_crash_right_after_a_refresh_keeps_the_new_token_and_no_refresh_token_
 ) -> None:
     name = "amo_t_crash"
     forget(conn, name)
-    world = generate(11, 300)
+    world = generate(11, 375)
     standin = start(world)
     source = amo_source(name, standin, monkeypatch)
     env = {**os.environ, "TEST_CONNINFO": warehouse.conninfo(), "PYTHONPATH": str(PROJECT_ROOT)}
