@@ -389,7 +389,7 @@ def _events(
             }
         )
     if DUPLICATED_EVENT in deal.defects and events:
-        original = events[-1]
+        original = events[0]  # the first change: later ones are appended, the twin stays as it was
         twin_id = event_id(
             seed, source_name, datetime.fromtimestamp(original["created_at"], UTC), "twin", deal.id
         )

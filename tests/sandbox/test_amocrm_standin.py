@@ -272,7 +272,7 @@ def world_status_changes(world: World) -> tuple[list[int], list[int]]:
         ]
         changes += mine
         if mine and "duplicated_event" in deal.defects:
-            twins.append(mine[-1])
+            twins.append(mine[0])
     return changes, twins
 
 
