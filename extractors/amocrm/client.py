@@ -27,8 +27,9 @@ from extractors.amocrm.auth import (
     blocked_error,
 )
 from extractors.common.errors import CredentialError, ExtractError
-from extractors.common.http import ApiClient, ApiError, RequestStats, Response
+from extractors.common.http import ApiError, RequestStats, Response
 from extractors.common.ratelimit import SlidingWindowLimiter
+from extractors.common.source_client import SourceClient
 
 USER_AGENT = "lossdwh-extractor/1 (amoCRM API v4)"
 
@@ -52,7 +53,7 @@ def _embedded_list(key: str) -> Callable[[Response], str | None]:
     return check
 
 
-class AmoClient:
+class AmoClient(SourceClient):
     def __init__(
         self,
         source: AmoCRMSource,
@@ -63,19 +64,18 @@ class AmoClient:
         backoff_base: float = 0.5,
         wall_clock: Callable[[], float] = time.time,
     ):
-        self.connection = source.name
+        super().__init__(
+            source.name,
+            timeout=source.timeout_seconds,
+            limiter=limiter or SlidingWindowLimiter(source.requests_per_second),
+            stats=stats,
+            backoff_base=backoff_base,
+            headers={"User-Agent": USER_AGENT},
+        )
         self.base_url = source.base_url
         self._origin = urlsplit(self.base_url)
-        self.limiter = limiter or SlidingWindowLimiter(source.requests_per_second)
-        options: dict[str, Any] = {
-            "timeout": source.timeout_seconds,
-            "backoff_base": backoff_base,
-            "headers": {"User-Agent": USER_AGENT},
-        }
-        self.api = ApiClient(source.name, self.limiter, **options)
-        self.token_api = ApiClient(source.name, self.limiter, **options)
-        shared = stats or RequestStats()
-        self.api.stats = self.token_api.stats = shared
+        self.api = self.http_client()
+        self.token_api = self.http_client()
         self.auth: Auth
         if source.auth.long_lived_token is not None:
             self.auth = LongLivedToken(source)
@@ -83,20 +83,6 @@ class AmoClient:
             self.auth = OAuthSession(source, TokenStore(conn, source.name), self.token_api, wall_clock)
         self.api.auth_headers = self.auth.headers
         self.api.on_unauthorized = self.auth.on_unauthorized
-
-    @property
-    def stats(self) -> RequestStats:
-        return self.api.stats
-
-    def close(self) -> None:
-        self.api.close()
-        self.token_api.close()
-
-    def __enter__(self) -> AmoClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- requests -------------------------------------------------------------------------
     def url(self, path_or_url: str) -> str:

@@ -30,8 +30,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from extractors.common.errors import CredentialError
-from extractors.common.http import ApiClient, ApiError, RequestStats, Response
-from extractors.common.ratelimit import TokenBucketLimiter
+from extractors.common.http import ApiError, Response
+from extractors.common.source_client import SourceClient
 
 PAGE_SIZE = 50  # rows per list call: fixed by the portal
 MAX_COMMANDS = 50  # commands per batch: more is 400 ERROR_BATCH_LENGTH_EXCEEDED
@@ -186,7 +186,7 @@ class OperatingPacer:
         return dict(self._used)
 
 
-class Bitrix24Client:
+class Bitrix24Client(SourceClient):
     def __init__(
         self,
         connection: str,
@@ -202,7 +202,16 @@ class Bitrix24Client:
         max_attempts: int = 8,
         backoff_base: float = 0.5,
     ):
-        self.connection = connection
+        super().__init__(
+            connection,
+            timeout=timeout,
+            requests_per_second=requests_per_second,
+            burst=burst,
+            clock=clock,
+            sleep=sleep,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+        )
         self._env_var = webhook_env_var
         split = urlsplit(webhook_url)
         if split.scheme not in ("http", "https") or not WEBHOOK_PATH.match(split.path):
@@ -215,31 +224,10 @@ class Bitrix24Client:
         self._endpoint = webhook_url.rstrip("/") + "/batch"
         _redact_http_logs()
         self.clock, self.sleep = clock, sleep
-        self.limiter = TokenBucketLimiter(requests_per_second, burst, clock=clock, sleep=sleep)
-        self.api = ApiClient(
-            connection,
-            self.limiter,
-            timeout=timeout,
-            sleep=sleep,
-            max_attempts=max_attempts,
-            backoff_base=backoff_base,
-        )
+        self.api = self.http_client()
         self.api.retry_delay = self._retry_delay
         self.pacer = OperatingPacer(operating_budget, clock)
         self._batches = 0
-
-    @property
-    def stats(self) -> RequestStats:
-        return self.api.stats
-
-    def close(self) -> None:
-        self.api.close()
-
-    def __enter__(self) -> Bitrix24Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- one request ----------------------------------------------------------------------------
     def batch(self, commands: Mapping[str, str]) -> BatchAnswer:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from extractors.common.http import ApiClient, RequestStats
-from extractors.common.ratelimit import TokenBucketLimiter
+from extractors.common.ratelimit import Limiter, TokenBucketLimiter
 
 
 class SourceClient:
@@ -21,25 +21,33 @@ class SourceClient:
         self,
         connection: str,
         *,
-        requests_per_second: float,
-        burst: int,
         timeout: float,
+        requests_per_second: float | None = None,
+        burst: int = 1,
+        limiter: Limiter | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
+        stats: RequestStats | None = None,
         **api_options: Any,
     ):
+        """The limiter: ``limiter`` when given (amoCRM's sliding window), else a token bucket of
+        ``requests_per_second`` and ``burst``. ``stats``: counters shared with the caller."""
         limiter_options: dict[str, Any] = {}
         if clock is not None:
             limiter_options["clock"] = clock
         if sleep is not None:
             limiter_options["sleep"] = sleep
             api_options.setdefault("sleep", sleep)
+        if limiter is None:
+            if requests_per_second is None:
+                raise ValueError("a limiter or requests_per_second")
+            limiter = TokenBucketLimiter(requests_per_second, burst, **limiter_options)
         self.connection = connection
-        self.limiter = TokenBucketLimiter(requests_per_second, burst, **limiter_options)
+        self.limiter = limiter
         self._timeout = timeout
         self._api_options = api_options
         self._clients: list[ApiClient] = []
-        self.stats = RequestStats()
+        self.stats = stats or RequestStats()
 
     def http_client(self, **options: Any) -> ApiClient:
         """A retrying client on this connection's limiter and counters; closed with this one."""

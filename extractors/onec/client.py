@@ -14,7 +14,7 @@ no burst).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -22,8 +22,8 @@ import httpx
 
 from dwh.config.models import OneCSource
 from extractors.common.errors import CredentialError, ExtractError, RetriesExhausted
-from extractors.common.http import ApiClient, ApiError, RequestStats, Response
-from extractors.common.ratelimit import TokenBucketLimiter
+from extractors.common.http import ApiError, Response
+from extractors.common.source_client import SourceClient
 
 REQUESTS_PER_SECOND = 10.0  # no published limit: be gentle with a production base
 BURST = 1  # no burst: never more than REQUESTS_PER_SECOND in any second
@@ -74,7 +74,7 @@ def _has_value_list(response: Response) -> str | None:
     return None
 
 
-class OneCClient:
+class OneCClient(SourceClient):
     """One 1C base (one connection of ``sources.yaml``)."""
 
     def __init__(
@@ -83,40 +83,21 @@ class OneCClient:
         *,
         requests_per_second: float = REQUESTS_PER_SECOND,
         burst: int = BURST,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-        **api_options: Any,
+        **options: Any,
     ):
+        super().__init__(
+            source.name,
+            timeout=source.timeout_seconds,
+            requests_per_second=requests_per_second,
+            burst=burst,
+            **options,
+        )
         self.source = source
         self.base_url = source.base_url.rstrip("/")
-        limiter_options: dict[str, Any] = {}
-        if clock is not None:
-            limiter_options["clock"] = clock
-        if sleep is not None:
-            limiter_options["sleep"] = sleep
-            api_options.setdefault("sleep", sleep)
-        self.limiter = TokenBucketLimiter(requests_per_second, burst, **limiter_options)
-        self.api = ApiClient(
-            source.name,
-            self.limiter,
-            timeout=source.timeout_seconds,
+        self.api = self.http_client(
             auth=httpx.BasicAuth(source.username.get(), source.password.get()),
             headers={"Accept": "application/json"},
-            **api_options,
         )
-
-    @property
-    def stats(self) -> RequestStats:
-        return self.api.stats
-
-    def close(self) -> None:
-        self.api.close()
-
-    def __enter__(self) -> OneCClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- requests -----------------------------------------------------------------------
     def url(self, set_name: str, options: dict[str, str]) -> str:
