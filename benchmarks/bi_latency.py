@@ -54,18 +54,18 @@ QUERIES: dict[str, str] = {
     "largest lost deals of a month": """
         select deal_name, manager_name, customer_name, amount_base, loss_reason_name, loss_comment, crm_url
         from marts.fct_lost_deals where closed_month = %(month)s order by amount_base desc nulls last limit 20""",
-    "stage transitions per month by target stage": """
-        select transitioned_month, to_canonical_stage, count(*)
-        from marts.fct_stage_transitions where transitioned_month > %(month)s::date - interval '6 months'
+    "stage transitions per month by target stage (report)": """
+        select transitioned_month, to_canonical_stage, sum(transitions)
+        from marts.rpt_stage_transitions_by_month where transitioned_month > %(month)s::date - interval '6 months'
         group by 1, 2 order by 1, 2""",
     "hours in stage by stage, one manager, one month": """
         select from_canonical_stage, count(*), avg(hours_in_from_stage),
                percentile_cont(0.5) within group (order by hours_in_from_stage)
         from marts.fct_stage_transitions where manager_key = %(manager)s and transitioned_month = %(month)s
         group by 1""",
-    "backward moves per manager, one month": """
-        select manager_key, count(*) filter (where is_backward), count(*)
-        from marts.fct_stage_transitions where transitioned_month = %(month)s group by 1 order by 2 desc""",
+    "backward moves per manager, one month (report)": """
+        select manager_key, sum(backward_transitions), sum(transitions)
+        from marts.rpt_stage_transitions_by_month where transitioned_month = %(month)s group by 1 order by 2 desc""",
     "cycle length by pipeline (report)": """
         select pipeline_name, status, sum(deals), avg(avg_cycle_days)
         from marts.rpt_cycle_length where closed_month > %(month)s::date - interval '6 months' group by 1, 2""",
@@ -82,9 +82,9 @@ QUERIES: dict[str, str] = {
         select deal_number, deal_name, lost_at_stage, loss_reason_name, loss_comment, amount_base, crm_url
         from marts.fct_lost_deals where manager_key = %(manager)s and closed_month = %(month)s
         order by closed_at desc limit 100""",
-    "win rate by source per month": """
-        select source_name, closed_month, count(*) filter (where status = 'won')::numeric / count(*)
-        from marts.fct_deals where closed_month > %(month)s::date - interval '12 months'
+    "win rate by source per month (report)": """
+        select source_name, closed_month, sum(deals) filter (where status = 'won')::numeric / sum(deals)
+        from marts.rpt_cycle_length where closed_month > %(month)s::date - interval '12 months'
         group by 1, 2 order by 1, 2""",
     "furthest stage reached, one pipeline, one quarter of creation": """
         select furthest_canonical_stage, count(*)
@@ -96,24 +96,6 @@ QUERIES: dict[str, str] = {
         from marts.fct_lost_deals where closed_month > %(month)s::date - interval '3 months'
           and customer_key is not null group by 1 order by 2 desc limit 20""",
 }
-
-
-# What a dashboard's owner would add to the facts the detail queries filter (not part of the
-# dbt models today): ``--suggested-indexes`` creates them before measuring, to show their effect.
-SUGGESTED_INDEXES = (
-    "create index if not exists bench_lost_month on marts.fct_lost_deals (closed_month, manager_key)",
-    "create index if not exists bench_lost_manager on marts.fct_lost_deals (manager_key, closed_month)",
-    "create index if not exists bench_deals_pipeline on marts.fct_deals (pipeline_name, created_month) "
-    "include (status, amount_base, furthest_canonical_stage)",
-    "create index if not exists bench_deals_manager on marts.fct_deals (manager_key, status) "
-    "include (canonical_stage, amount_base, current_stage_entered_at)",
-    "create index if not exists bench_deals_closed on marts.fct_deals (closed_month, status) "
-    "include (source_name, passed_conditional_refusal)",
-    "create index if not exists bench_transitions_month on marts.fct_stage_transitions (transitioned_month) "
-    "include (to_canonical_stage, manager_key, is_backward)",
-    "create index if not exists bench_transitions_manager on marts.fct_stage_transitions "
-    "(manager_key, transitioned_month) include (from_canonical_stage, hours_in_from_stage)",
-)
 
 
 def parameters(conn: psycopg.Connection) -> dict[str, Any]:
@@ -143,8 +125,6 @@ def percentile(values: list[float], share: float) -> float:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--suggested-indexes", action="store_true",
-                        help="create SUGGESTED_INDEXES on the facts first (and vacuum them), to show their effect")  # fmt: skip
     args = parser.parse_args(argv)
 
     common.banner("BI query latency")
@@ -155,11 +135,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     user, password = bi_credentials()
     port = target().port
     with common.connect() as admin:
-        if args.suggested_indexes:
-            for statement in SUGGESTED_INDEXES:
-                admin.execute(statement)
-            for table in ("fct_deals", "fct_lost_deals", "fct_stage_transitions"):
-                admin.execute(f"vacuum analyze marts.{table}")  # index-only scans need the visibility map
         deals = admin.execute("select count(*) from marts.fct_deals").fetchone()[0]
         transitions = admin.execute("select count(*) from marts.fct_stage_transitions").fetchone()[0]
         params = parameters(admin)
@@ -185,11 +160,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(common.table(["query", "rows", "median ms", "max ms"], per_query))
     print(f"\nall {len(every)} executions: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({common.load_note()})")
     result = {"benchmark": "bi_latency", "deals": deals, "transitions": transitions, "rounds": args.rounds,
-              "suggested_indexes": args.suggested_indexes,
               "parameters": params, "machine": facts, "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
               "queries": {name: {"rows": rows_returned[name], "median_ms": round(statistics.median(v), 1),
                                  "max_ms": round(max(v), 1)} for name, v in timings.items()}}  # fmt: skip
-    common.save(f"bi_latency_{deals}{'_indexed' if args.suggested_indexes else ''}", result)
+    common.save(f"bi_latency_{deals}", result)
     return result
 
 

@@ -68,6 +68,20 @@ def slowest_nodes(target_path: Path, n: int = 8) -> list[tuple[str, float]]:
     return [(name, round(t, 1)) for name, t in timed[:n]]
 
 
+def model_seconds(target_path: Path) -> dict[str, float]:
+    """Seconds per model in dbt's last run, slowest first."""
+    path = target_path / "run_results.json"
+    if not path.exists():
+        return {}
+    results = json.loads(path.read_text())["results"]
+    timed = [
+        (r["unique_id"].split(".")[-1], r["execution_time"])
+        for r in results
+        if r["unique_id"].startswith("model.")
+    ]
+    return {name: round(t, 2) for name, t in sorted(timed, key=lambda x: -x[1])}
+
+
 def time_by_kind(target_path: Path) -> dict[str, float]:
     """Seconds dbt spent per kind of node (models, data tests, unit tests), summed over threads."""
     path = target_path / "run_results.json"
@@ -155,7 +169,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     result, memory, seconds = dbt(["build", "--full-refresh"], target_path)
     step("dbt build --full-refresh", seconds, memory, ok=result.returncode == 0, summary=summary_line(result.stdout),
-         slowest=slowest_nodes(target_path), by_kind=time_by_kind(target_path))  # fmt: skip
+         slowest=slowest_nodes(target_path), by_kind=time_by_kind(target_path),
+         models=model_seconds(target_path))  # fmt: skip
     if result.returncode != 0:
         print(result.stdout[-6000:])
     full_sizes = sizes()
@@ -172,7 +187,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     result, memory, seconds = dbt(["build"], target_path)
     step("dbt build (incremental)", seconds, memory, ok=result.returncode == 0, summary=summary_line(result.stdout),
-         slowest=slowest_nodes(target_path), by_kind=time_by_kind(target_path))  # fmt: skip
+         slowest=slowest_nodes(target_path), by_kind=time_by_kind(target_path),
+         models=model_seconds(target_path))  # fmt: skip
     if result.returncode != 0:
         print(result.stdout[-6000:])
 
@@ -184,6 +200,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         [[k, v["seconds"], v["peak_client_mb"], v["peak_warehouse_mb"]] for k, v in steps.items()],
     ))  # fmt: skip
     print(f"warehouse: {final['sizes_after_incremental']['database_mb']:,} MB")
+    full, incremental = (
+        steps["dbt build --full-refresh"]["seconds"],
+        steps["dbt build (incremental)"]["seconds"],
+    )
+    print(f"incremental build: {incremental / full:.0%} of the full build")
     common.save(f"scale_{args.deals}", final)
     return final
 

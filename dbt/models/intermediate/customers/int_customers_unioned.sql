@@ -86,8 +86,7 @@ file_customers as (
         file_deals.customer_inn_raw as inn_raw,
         file_deals.customer_inn as inn,
         min(
-            file_deals.created_at_local
-            at time zone coalesce(file_sources.source_timezone, file_settings.timezone)
+            {{ local_instant('file_deals.created_at_local', 'file_timezones') }}
         ) over (
             partition by
                 file_deals.source_name,
@@ -104,9 +103,8 @@ file_customers as (
                 file_deals.deal_id asc
         ) as inn_rank
     from {{ ref('stg_file__deals') }} as file_deals
-    left join {{ ref('stg_config__sources') }} as file_sources
-        on file_deals.source_name = file_sources.source_name
-    cross join {{ ref('stg_config__settings') }} as file_settings
+    left join {{ ref('int_source_timezones') }} as file_timezones
+        on file_deals.source_name = file_timezones.source_name
     where coalesce(file_deals.customer_name, file_deals.customer_inn_raw) is not null
 ),
 
@@ -147,17 +145,15 @@ records as (
         partners.partner_name as customer_name,
         inns.inn_raw,
         inns.inn,
-        partners.registered_at_local
-        at time zone coalesce(sources.source_timezone, funnel_settings.timezone) as created_at
+        {{ local_instant('partners.registered_at_local') }} as created_at
     from {{ ref('stg_onec__partners') }} as partners
     left join onec_partner_inns as inns
         on
             partners.source_name = inns.source_name
             and partners.partner_id = inns.partner_id
             and inns.inn_rank = 1
-    left join {{ ref('stg_config__sources') }} as sources
-        on partners.source_name = sources.source_name
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
+    left join {{ ref('int_source_timezones') }} as timezones
+        on partners.source_name = timezones.source_name
     union all
     select
         creatio_accounts.source_name,
@@ -194,17 +190,15 @@ records as (
         rbs_companies.company_name as customer_name,
         rbs_inns.inn_raw,
         rbs_inns.inn,
-        rbs_companies.created_at_local
-        at time zone coalesce(rbs_sources.source_timezone, rbs_settings.timezone) as created_at
+        {{ local_instant('rbs_companies.created_at_local', 'rbs_timezones') }} as created_at
     from {{ ref('stg_rosbiznessoft__companies') }} as rbs_companies
     left join rosbiznessoft_company_inns as rbs_inns
         on
             rbs_companies.source_name = rbs_inns.source_name
             and rbs_companies.company_id = rbs_inns.company_id
             and rbs_inns.inn_rank = 1
-    left join {{ ref('stg_config__sources') }} as rbs_sources
-        on rbs_companies.source_name = rbs_sources.source_name
-    cross join {{ ref('stg_config__settings') }} as rbs_settings
+    left join {{ ref('int_source_timezones') }} as rbs_timezones
+        on rbs_companies.source_name = rbs_timezones.source_name
     union all
     select
         source_name,

@@ -6,18 +6,40 @@
       stays in its last process stage, which is then the stage it was lost at;
     - passed_conditional_refusal: the deal was in the conditional refusal stage at some time;
     - skipped_conditional_refusal: lost in a pipeline that has a conditional refusal stage,
-      straight from a stage other than it. -#}
+      straight from a stage other than it.
+    Incremental: a run rewrites only the deals whose inputs changed (macro deals_to_build). -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='deal_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        post_hook=["{{ delete_outdated_deals() }}"],
+        indexes=[{'columns': ['deal_key', 'inputs_fingerprint'], 'unique': True}],
+    )
+}}
+
 with
+
+to_build as (
+    {{ deals_to_build() }}
+),
 
 deals as (
     select
         deal_key,
         status
     from {{ ref('int_deals_unioned') }}
+    {%- if is_incremental() %}
+        where deal_key in (select to_build.deal_key from to_build)
+    {%- endif %}
 ),
 
 visits as (
     select * from {{ ref('int_stage_visits') }}
+    {%- if is_incremental() %}
+        where deal_key in (select to_build.deal_key from to_build)
+    {%- endif %}
 ),
 
 last_position as (
@@ -125,8 +147,11 @@ select
         when lost_at.deal_key is null then 'unknown'
         else lost_at.canonical_stage
     end as lost_at_canonical_stage,
-    last_visits.entered_at as current_stage_entered_at
+    last_visits.entered_at as current_stage_entered_at,
+    to_build.inputs_fingerprint
 from deals
+left join to_build
+    on deals.deal_key = to_build.deal_key
 left join positions
     on deals.deal_key = positions.deal_key
 left join {{ ref('stg_config__stages') }} as furthest

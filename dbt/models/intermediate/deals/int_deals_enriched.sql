@@ -1,11 +1,30 @@
 {#- One row per deal with everything the marts need: the current stage and its canonical
     stage, the milestones of its history, the manager and the customer resolved across
     systems, the loss reason mapped, the amount in the base currency, and the link that
-    opens the deal in its CRM. -#}
+    opens the deal in its CRM.
+    Incremental: a run rewrites only the deals whose inputs changed (macro deals_to_build). -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='deal_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        post_hook=["{{ delete_outdated_deals() }}"],
+        indexes=[{'columns': ['deal_key', 'inputs_fingerprint'], 'unique': True}],
+    )
+}}
+
 with
+
+to_build as (
+    {{ deals_to_build() }}
+),
 
 deals as (
     select * from {{ ref('int_deals_unioned') }}
+    {%- if is_incremental() %}
+        where deal_key in (select to_build.deal_key from to_build)
+    {%- endif %}
 ),
 
 funnel_settings as (
@@ -131,9 +150,12 @@ joined as (
                     || {{ onec_navigation_ref('deals.deal_id') }}
         end as crm_url,
         funnel_settings.timezone as report_timezone,
-        deals.loaded_at as source_loaded_at
+        deals.loaded_at as source_loaded_at,
+        to_build.inputs_fingerprint
     from with_rate_dates as deals
     cross join funnel_settings
+    left join to_build
+        on deals.deal_key = to_build.deal_key
     left join {{ ref('int_source_stages_mapped') }} as current_stage
         on deals.stage_key = current_stage.stage_key
     left join pipelines

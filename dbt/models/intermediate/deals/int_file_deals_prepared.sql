@@ -7,24 +7,15 @@
     no number but the deal's id. -#}
 with
 
-timezones as (
-    select
-        sources.source_name,
-        coalesce(sources.source_timezone, funnel_settings.timezone) as source_timezone
-    from {{ ref('stg_config__sources') }} as sources
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
-),
-
 deals as (
     select
         file_deals.*,
-        file_deals.created_at_local at time zone coalesce(timezones.source_timezone, funnel_settings.timezone)
+        {{ local_instant('file_deals.created_at_local') }}
             as created_at,
-        file_deals.closed_at_local at time zone coalesce(timezones.source_timezone, funnel_settings.timezone)
+        {{ local_instant('file_deals.closed_at_local') }}
             as closed_at
     from {{ ref('stg_file__deals') }} as file_deals
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
-    left join timezones
+    left join {{ ref('int_source_timezones') }} as timezones
         on file_deals.source_name = timezones.source_name
 ),
 

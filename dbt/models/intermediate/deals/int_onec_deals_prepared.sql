@@ -9,14 +9,6 @@ deals as (
     select * from {{ ref('stg_onec__deals') }}
 ),
 
-timezones as (
-    select
-        sources.source_name,
-        coalesce(sources.source_timezone, funnel_settings.timezone) as source_timezone
-    from {{ ref('stg_config__sources') }} as sources
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
-),
-
 visit_stats as (
     select
         source_name,
@@ -52,11 +44,11 @@ select
     deals.amount,
     coalesce(currencies.currency_code, funnel_settings.base_currency) as currency,
     coalesce(
-        deals.started_at_local at time zone coalesce(timezones.source_timezone, funnel_settings.timezone),
+        {{ local_instant('deals.started_at_local') }},
         visit_stats.first_entered_at
     ) as created_at,
     coalesce(
-        deals.ended_at_local at time zone coalesce(timezones.source_timezone, funnel_settings.timezone),
+        {{ local_instant('deals.ended_at_local') }},
         visit_stats.last_ended_at,
         last_visits.entered_at
     ) as closed_at_recorded,
@@ -81,6 +73,6 @@ left join {{ ref('stg_onec__loss_reasons') }} as reasons
     on
         deals.source_name = reasons.source_name
         and deals.loss_reason_id = reasons.loss_reason_id
-left join timezones
+left join {{ ref('int_source_timezones') }} as timezones
     on deals.source_name = timezones.source_name
 cross join {{ ref('stg_config__settings') }} as funnel_settings

@@ -6,25 +6,17 @@
     field. Closed at: when the deal entered its final stage, else its close date. -#}
 with
 
-timezones as (
-    select
-        sources.source_name,
-        coalesce(sources.source_timezone, funnel_settings.timezone) as source_timezone
-    from {{ ref('stg_config__sources') }} as sources
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
-),
-
 deals as (
     select
         rbs_deals.*,
-        rbs_deals.created_at_local at time zone coalesce(timezones.source_timezone, funnel_settings.timezone)
+        {{ local_instant('rbs_deals.created_at_local') }}
             as created_at,
-        rbs_deals.closed_at_local at time zone coalesce(timezones.source_timezone, funnel_settings.timezone)
+        {{ local_instant('rbs_deals.closed_at_local') }}
             as closed_at,
         funnel_settings.base_currency
     from {{ ref('stg_rosbiznessoft__deals') }} as rbs_deals
     cross join {{ ref('stg_config__settings') }} as funnel_settings
-    left join timezones
+    left join {{ ref('int_source_timezones') }} as timezones
         on rbs_deals.source_name = timezones.source_name
 ),
 

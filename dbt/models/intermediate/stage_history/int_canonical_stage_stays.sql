@@ -1,8 +1,25 @@
 {#- A deal's time in each canonical stage: consecutive entries into source stages with the
     same canonical stage are one stay (amoCRM "Первичный контакт" then "Квалификация" are one
     stay in `contact`). A stay ends when the next one begins, or when the deal closed; the
-    current stay of an open deal has no end. -#}
+    current stay of an open deal has no end.
+    Incremental: a run rewrites the stays of the deals whose inputs changed (macro
+    deals_to_build). -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='deal_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        post_hook=["{{ delete_outdated_deals() }}"],
+        indexes=[{'columns': ['deal_key', 'inputs_fingerprint']}],
+    )
+}}
+
 with
+
+to_build as (
+    {{ deals_to_build(min_visits=1) }}
+),
 
 visits as (
     select
@@ -11,6 +28,9 @@ visits as (
             partition by visits.deal_key order by visits.visit_number
         ) as previous_canonical_stage
     from {{ ref('int_stage_visits') }} as visits
+    {%- if is_incremental() %}
+        where visits.deal_key in (select to_build.deal_key from to_build)
+    {%- endif %}
 ),
 
 marked as (
@@ -37,21 +57,19 @@ stays as (
         min(canonical_stage) as canonical_stage,
         min(canonical_position) as canonical_position,
         min(entered_at) as entered_at,
-        max(visit_number) as last_visit_number,
-        min(visit_number) as first_visit_number,
+        (array_agg(left_at order by visit_number desc))[1] as last_entry_left_at,
+        min(source_name) as source_name,
+        (array_agg(responsible_user_id order by visit_number))[1] as responsible_user_id,
         count(*) as visits
     from numbered
     group by deal_key, stay_number
 ),
 
-entries as (
-    select
-        deal_key,
-        visit_number,
-        source_name,
-        responsible_user_id,
-        left_at
-    from {{ ref('int_stage_visits') }}
+deals as (
+    select * from {{ ref('int_deals_unioned') }}
+    {%- if is_incremental() %}
+        where deal_key in (select to_build.deal_key from to_build)
+    {%- endif %}
 )
 
 select
@@ -61,19 +79,14 @@ select
     stays.canonical_stage,
     stays.canonical_position,
     stays.entered_at,
-    coalesce(last_entries.left_at, deals.closed_at) as left_at,
+    coalesce(stays.last_entry_left_at, deals.closed_at) as left_at,
     stays.visits,
     deals.status as deal_status,
-    first_entries.source_name,
-    first_entries.responsible_user_id
+    stays.source_name,
+    stays.responsible_user_id,
+    to_build.inputs_fingerprint
 from stays
-inner join {{ ref('int_deals_unioned') }} as deals
+inner join deals
     on stays.deal_key = deals.deal_key
-inner join entries as first_entries
-    on
-        stays.deal_key = first_entries.deal_key
-        and stays.first_visit_number = first_entries.visit_number
-inner join entries as last_entries
-    on
-        stays.deal_key = last_entries.deal_key
-        and stays.last_visit_number = last_entries.visit_number
+left join to_build
+    on stays.deal_key = to_build.deal_key

@@ -9,26 +9,16 @@
     never seen, and a move happened at some time before the export that shows it. -#}
 with
 
-timezones as (
-    select
-        sources.source_name,
-        coalesce(sources.source_timezone, funnel_settings.timezone) as source_timezone
-    from {{ ref('stg_config__sources') }} as sources
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
-),
-
 deals as (
     select
         file_deals.source_name,
         file_deals.deal_id,
         file_deals.pipeline_name,
         file_deals.manager_name,
-        file_deals.created_at_local
-        at time zone coalesce(timezones.source_timezone, funnel_settings.timezone) as created_at,
-        coalesce(timezones.source_timezone, funnel_settings.timezone) as source_timezone
+        {{ local_instant('file_deals.created_at_local') }} as created_at,
+        timezones.source_timezone
     from {{ ref('stg_file__deals') }} as file_deals
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
-    left join timezones
+    left join {{ ref('int_source_timezones') }} as timezones
         on file_deals.source_name = timezones.source_name
 ),
 
@@ -36,7 +26,7 @@ history as (
     select
         history_rows.source_name,
         history_rows.deal_id,
-        history_rows.changed_at_local at time zone deals.source_timezone as entered_at,
+        {{ local_instant('history_rows.changed_at_local', 'deals') }} as entered_at,
         coalesce(history_rows.pipeline_name, deals.pipeline_name, '') as pipeline_id,
         history_rows.stage_name as stage_id,
         coalesce(history_rows.manager_name, deals.manager_name) as responsible_user_id,

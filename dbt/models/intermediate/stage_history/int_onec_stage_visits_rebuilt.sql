@@ -10,21 +10,12 @@ deals as (
     select * from {{ ref('stg_onec__deals') }}
 ),
 
-timezones as (
-    select
-        sources.source_name,
-        coalesce(sources.source_timezone, funnel_settings.timezone) as source_timezone
-    from {{ ref('stg_config__sources') }} as sources
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
-),
-
 rows_ as (
     select
         stats.source_name,
         stats.deal_id,
-        coalesce(stats.started_at_local, stats.ended_at_local)
-        at time zone coalesce(timezones.source_timezone, funnel_settings.timezone) as entered_at,
-        stats.ended_at_local at time zone coalesce(timezones.source_timezone, funnel_settings.timezone) as ended_at,
+        {{ local_instant('coalesce(stats.started_at_local, stats.ended_at_local)') }} as entered_at,
+        {{ local_instant('stats.ended_at_local') }} as ended_at,
         coalesce(deals.deal_kind_id, '') as pipeline_id,
         stats.stage_id,
         coalesce(stats.responsible_user_id, deals.responsible_user_id) as responsible_user_id,
@@ -40,9 +31,8 @@ rows_ as (
         on
             stats.source_name = stage_list.source_name
             and stats.stage_id = stage_list.stage_id
-    left join timezones
+    left join {{ ref('int_source_timezones') }} as timezones
         on stats.source_name = timezones.source_name
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
     where stats.stage_id is not null
 )
 

@@ -5,22 +5,13 @@
     creation. The pipeline is the stage's deal type. -#}
 with
 
-timezones as (
-    select
-        sources.source_name,
-        coalesce(sources.source_timezone, funnel_settings.timezone) as source_timezone
-    from {{ ref('stg_config__sources') }} as sources
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
-),
-
 deals as (
     select
         rbs_deals.*,
-        rbs_deals.created_at_local at time zone coalesce(timezones.source_timezone, funnel_settings.timezone)
+        {{ local_instant('rbs_deals.created_at_local') }}
             as created_at
     from {{ ref('stg_rosbiznessoft__deals') }} as rbs_deals
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
-    left join timezones
+    left join {{ ref('int_source_timezones') }} as timezones
         on rbs_deals.source_name = timezones.source_name
 ),
 
@@ -29,8 +20,7 @@ history as (
         history_rows.source_name,
         history_rows.deal_id,
         history_rows.history_id,
-        history_rows.changed_at_local
-        at time zone coalesce(timezones.source_timezone, funnel_settings.timezone) as entered_at,
+        {{ local_instant('history_rows.changed_at_local') }} as entered_at,
         coalesce(stage_list.pipeline_id, deals.pipeline_id, '') as pipeline_id,
         history_rows.stage_id,
         coalesce(history_rows.user_id, deals.responsible_user_id) as responsible_user_id,
@@ -52,9 +42,8 @@ history as (
         on
             history_rows.source_name = stage_list.source_name
             and history_rows.stage_id = stage_list.stage_id
-    left join timezones
+    left join {{ ref('int_source_timezones') }} as timezones
         on history_rows.source_name = timezones.source_name
-    cross join {{ ref('stg_config__settings') }} as funnel_settings
     where history_rows.stage_id is not null and history_rows.changed_at_local is not null
 ),
 

@@ -1,7 +1,9 @@
-{#- Incremental: each run writes only the deals whose row changed (a new deal, a moved,
-    closed, edited or re-mapped one: the fingerprint of the whole row differs) and deletes
-    the deals that left the sources. Late and repeated updates are therefore handled, and a
-    full refresh gives the same table. -#}
+{#- Incremental: each run writes only the deals whose inputs changed (a new deal; a moved,
+    closed, edited or re-mapped one: macro deals_to_build) and deletes the deals that left the
+    sources. Late and repeated updates are therefore handled, and a full refresh gives the
+    same table. The indexes serve the dashboards' filters (pipeline, manager, month) and
+    hold the columns they group by, so that a filtered query reads the index only; the
+    vacuum after each build keeps the pages visible to such index-only scans. -#}
 {{
     config(
         materialized='incremental',
@@ -9,13 +11,23 @@
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
         post_hook=[
-            "delete from {{ this }} as already_built where not exists (select 1 from {{ ref('int_deals_enriched') }}"
-            ~ " as deals where deals.deal_key = already_built.deal_key)"
+            "{{ delete_outdated_deals() }}",
+            {'sql': 'vacuum analyze {{ this }}', 'transaction': False},
+        ],
+        indexes=[
+            {'columns': ['deal_key', 'inputs_fingerprint'], 'unique': True},
+            {'columns': ['pipeline_name', 'created_month', 'status', 'amount_base', 'furthest_canonical_stage']},
+            {'columns': ['manager_key', 'status', 'canonical_stage', 'amount_base', 'current_stage_entered_at']},
+            {'columns': ['closed_month', 'status', 'source_name', 'passed_conditional_refusal']},
         ],
     )
 }}
 
 with
+
+to_build as (
+    {{ deals_to_build() }}
+),
 
 deals as (
     select
@@ -58,24 +70,12 @@ deals as (
         created_month,
         closed_month,
         crm_url,
-        source_loaded_at
+        source_loaded_at,
+        inputs_fingerprint
     from {{ ref('int_deals_enriched') }}
-),
-
-fingerprinted as (
-    select
-        deals.*,
-        md5(deals::text) as row_fingerprint
-    from deals
+    {%- if is_incremental() %}
+        where deal_key in (select to_build.deal_key from to_build)
+    {%- endif %}
 )
 
-select * from fingerprinted
-{% if is_incremental() %}
-    where not exists (
-        select 1
-        from {{ this }} as already_built
-        where
-            already_built.deal_key = fingerprinted.deal_key
-            and already_built.row_fingerprint = fingerprinted.row_fingerprint
-    )
-{% endif %}
+select * from deals

@@ -1,7 +1,9 @@
 {#- One row per stage change: the deal left `from_stage` for `to_stage` at transitioned_at.
-    Incremental by deal: the transitions of a deal whose history changed (a late event, a
-    rewritten 1C register row) are replaced as a whole; deals that left the sources are
-    deleted. A full refresh gives the same table. -#}
+    Incremental by deal: the transitions of a deal whose inputs changed (a late event, a
+    rewritten 1C register row, a re-mapped stage: macro deals_to_build) are replaced as a
+    whole; deals that left the sources are deleted. A full refresh gives the same table.
+    The indexes serve the dashboards' month and manager filters with the columns they group
+    by (index-only scans; the vacuum after each build keeps the pages visible to them). -#}
 {{
     config(
         materialized='incremental',
@@ -9,16 +11,28 @@
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
         post_hook=[
-            "delete from {{ this }} as already_built where not exists (select 1 from {{ ref('int_stage_visits') }}"
-            ~ " as visits where visits.deal_key = already_built.deal_key and visits.visit_number > 1)"
+            "{{ delete_outdated_deals() }}",
+            {'sql': 'vacuum analyze {{ this }}', 'transaction': False},
+        ],
+        indexes=[
+            {'columns': ['deal_key', 'inputs_fingerprint']},
+            {'columns': ['transitioned_month', 'to_canonical_stage', 'manager_key', 'is_backward']},
+            {'columns': ['manager_key', 'transitioned_month', 'from_canonical_stage', 'hours_in_from_stage']},
         ],
     )
 }}
 
 with
 
+to_build as (
+    {{ deals_to_build(min_visits=2) }}
+),
+
 visits as (
     select * from {{ ref('int_stage_visits') }}
+    {%- if is_incremental() %}
+        where deal_key in (select to_build.deal_key from to_build)
+    {%- endif %}
 ),
 
 users as (
@@ -63,13 +77,16 @@ transitions as (
         moved_by.manager_key as moved_by_manager_key,
         date_trunc('week', to_visit.entered_at at time zone funnel_settings.timezone)::date as transitioned_week,
         date_trunc('month', to_visit.entered_at at time zone funnel_settings.timezone)::date as transitioned_month,
-        greatest(to_visit.loaded_at, from_visit.loaded_at) as source_loaded_at
+        greatest(to_visit.loaded_at, from_visit.loaded_at) as source_loaded_at,
+        to_build.inputs_fingerprint
     from visits as to_visit
     inner join visits as from_visit
         on
             to_visit.deal_key = from_visit.deal_key
             and to_visit.visit_number = from_visit.visit_number + 1
     cross join funnel_settings
+    left join to_build
+        on to_visit.deal_key = to_build.deal_key
     left join users as responsible
         on
             to_visit.source_name = responsible.source_name
@@ -78,32 +95,6 @@ transitions as (
         on
             to_visit.source_name = moved_by.source_name
             and to_visit.moved_by_user_id = moved_by.user_id
-),
-
-deal_fingerprints as (
-    select
-        deal_key,
-        md5(string_agg(md5(transitions::text), '' order by seq)) as deal_fingerprint
-    from transitions
-    group by deal_key
-),
-
-fingerprinted as (
-    select
-        transitions.*,
-        deal_fingerprints.deal_fingerprint
-    from transitions
-    inner join deal_fingerprints
-        on transitions.deal_key = deal_fingerprints.deal_key
 )
 
-select * from fingerprinted
-{% if is_incremental() %}
-    where not exists (
-        select 1
-        from {{ this }} as already_built
-        where
-            already_built.deal_key = fingerprinted.deal_key
-            and already_built.deal_fingerprint = fingerprinted.deal_fingerprint
-    )
-{% endif %}
+select * from transitions
