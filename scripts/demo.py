@@ -126,7 +126,8 @@ def print_results() -> None:
                 group by 1 order by 2 desc""").fetchall(), ["manager", "lost deals", "lost, RUB"])  # fmt: skip
             step("loss by reason")
             table(conn.execute("""
-                select loss_reason_name, count(*), round(sum(amount_base)) from marts.fct_lost_deals
+                select coalesce(loss_reason_name, '(no reason given)'), count(*), round(sum(amount_base))
+                from marts.fct_lost_deals
                 group by 1 order by 2 desc""").fetchall(), ["reason", "lost deals", "lost, RUB"])  # fmt: skip
         if exists(conn, "marts.rpt_funnel_conversion"):
             step("funnel conversion against targets, per manager (all weeks summed)")
