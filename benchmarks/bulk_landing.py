@@ -1,6 +1,7 @@
 """The bulk path into the raw tables: a sandbox world rendered by the stand-ins' own render
-functions (exactly what their APIs serve) and COPY-ed into the raw landing contract's tables,
-without HTTP. For scale measurements of the warehouse, not of extraction.
+functions (``sandbox.bulk``: exactly what their APIs serve) and COPY-ed into the raw landing
+contract's tables, without HTTP; a file source's exports written beside the configuration and
+loaded by the file extractor. For scale measurements of the warehouse, not of extraction.
 
 ``land_world`` fills empty tables with COPY. ``reland_world`` lands a changed world as an
 extraction would: every record is staged with COPY and upserted only where it differs (so
@@ -12,57 +13,23 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import yaml
 
-from benchmarks import sandbox_speedups
 from benchmarks.common import PROJECT_ROOT
+from dwh.config import load_config
 from extractors.common.landing import DDL
-from sandbox.amocrm import render as amo
-from sandbox.bitrix24.render import Portal
-from sandbox.onec import render as onec
-from sandbox.onec import schema as onec_schema
+from extractors.common.run import Mode
+from extractors.common.runner import run_connection
+from sandbox.bulk import APPEND_ONLY, LANDERS, Key, exports_folder
+from sandbox.files.render import write_exports
 from sandbox.world.model import World
-
-sandbox_speedups.install()  # the Bitrix24 rendering of contacts is quadratic otherwise
-
-Key = str | Callable[[Mapping[str, Any]], object] | None
-
-RAW_TABLES: dict[str, tuple[str, ...]] = {
-    "amocrm": ("leads", "pipelines", "loss_reasons", "events", "users", "notes", "contacts", "companies"),
-    "bitrix24": ("deals", "stage_history", "categories", "statuses", "deal_fields", "users", "timeline_comments",
-                 "companies", "contacts", "requisites"),
-    "onec": ("deals", "deal_kinds", "stages", "deal_stage_stats", "loss_reasons", "partners", "counterparties",
-             "users", "currencies", "exchange_rates"),
-}  # fmt: skip
-APPEND_ONLY = {("amocrm", "events")}
-BASE_URLS = {"amo_retail": "http://127.0.0.1:18081", "b24_wholesale": "http://127.0.0.1:18082",
-             "erp": "http://127.0.0.1:18083"}  # fmt: skip
-
-ONEC_SETS: dict[str, tuple[str, Key]] = {
-    "deals": (onec_schema.DEALS.name, "Ref_Key"),
-    "deal_kinds": (onec_schema.DEAL_KINDS.name, "Ref_Key"),
-    "stages": (onec_schema.STAGES.name, "Ref_Key"),
-    "deal_stage_stats": (
-        onec_schema.DEAL_STAGE_STATS.name,
-        lambda r: f"{r['Сделка_Key']}|{r['ЭтапПроцесса_Key']}",
-    ),
-    "loss_reasons": (onec_schema.LOSS_REASONS.name, "Ref_Key"),
-    "partners": (onec_schema.PARTNERS.name, "Ref_Key"),
-    "counterparties": (onec_schema.COUNTERPARTIES.name, "Ref_Key"),
-    "users": (onec_schema.USERS.name, "Ref_Key"),
-    "currencies": (onec_schema.CURRENCIES.name, "Ref_Key"),
-    "exchange_rates": (onec_schema.EXCHANGE_RATES.name, lambda r: f"{r['Валюта_Key']}|{r['Period']}"),
-}
-
-
-def urls_for(world: World) -> dict[str, str]:
-    return {
-        s.name: BASE_URLS.get(s.name, f"http://127.0.0.1:{18090 + i}") for i, s in enumerate(world.sources)
-    }
 
 
 def dbt_raw_sources() -> dict[str, list[str]]:
@@ -77,22 +44,13 @@ def dbt_raw_sources() -> dict[str, list[str]]:
     return out
 
 
-def create_raw_tables(conn: psycopg.Connection) -> None:
-    """The raw tables landed here, and, empty, those of the other systems dbt reads."""
-    wanted = {f"raw_{system}": list(entities) for system, entities in RAW_TABLES.items()}
+def truncate_raw_tables(conn: psycopg.Connection) -> None:
+    """Every raw table dbt reads (each one landed here among them), created where missing, emptied."""
     for schema, tables in dbt_raw_sources().items():
-        wanted.setdefault(schema, []).extend(t for t in tables if t not in wanted[schema])
-    for schema, tables in wanted.items():
         conn.execute(f"create schema if not exists {schema}")
         for entity in tables:
             conn.execute(DDL.format(table=f"{schema}.{entity}"))
-    conn.commit()
-
-
-def truncate_raw_tables(conn: psycopg.Connection) -> None:
-    create_raw_tables(conn)
-    for system, entities in RAW_TABLES.items():
-        conn.execute("truncate " + ", ".join(f"raw_{system}.{e}" for e in entities))
+        conn.execute("truncate " + ", ".join(f"{schema}.{entity}" for entity in tables))
     conn.commit()
 
 
@@ -166,74 +124,60 @@ class _Lander:
             self.conn.commit()
 
 
-def _amo_leads(rendered: amo.Rendered) -> Iterator[dict[str, Any]]:
-    """Leads as ``GET /api/v4/leads?with=contacts,loss_reason`` serves them."""
-    for lead in rendered.leads:
-        embedded = dict(lead["_embedded"])
-        embedded["contacts"] = rendered.lead_contacts.get(lead["id"], [])
-        embedded["loss_reason"] = rendered.lead_loss_reason.get(lead["id"], [])
-        yield {**lead, "_embedded": embedded}
+def _land_exports(
+    conn: psycopg.Connection, world: World, source_name: str, config_dir: Path, mode: Mode
+) -> int:
+    """A file source: its exports written beside the configuration, loaded by the file extractor."""
+    folder = exports_folder(config_dir, source_name)
+    if mode == "full":  # an earlier world's exports are not this one's
+        shutil.rmtree(folder, ignore_errors=True)
+    write_exports(world, source_name, folder)
+    os.environ["DWH_CONFIG_DIR"] = str(config_dir)  # the connection's folder is relative to it
+    with psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True) as own:
+        report = run_connection(load_config(config_dir).sources.get(source_name), own, mode)
+    if report.status != "ok":
+        raise RuntimeError(
+            f"{source_name}: the file extractor {report.status}: {report.error or report.rejects}"
+        )
+    return sum(report.records.values())
 
 
-def _land_amocrm(lander: _Lander, world: World) -> None:
-    account = amo.account_for(world, lander.connection_name, urls_for(world)[lander.connection_name])
-    rendered = amo.render(world, lander.connection_name, account)
-    lander("leads", _amo_leads(rendered))
-    lander("leads", rendered.deleted_leads, deleted=True)
-    for entity in ("pipelines", "loss_reasons", "events", "users", "notes", "contacts", "companies"):
-        lander(entity, getattr(rendered, entity))
-        setattr(rendered, entity, [])  # free as we go
-
-
-def _land_bitrix24(lander: _Lander, world: World) -> None:
-    portal = Portal(world, lander.connection_name)
-    lander("deals", portal.deals, key="ID")
-    del portal.__dict__["deals"]
-    lander("stage_history", portal.stage_history, key="ID")
-    del portal.__dict__["stage_history"]
-    lander("categories", portal.categories)
-    lander("statuses", portal.statuses, key="ID")
-    lander("deal_fields", portal.deal_fields.items(), key=None)
-    lander("users", portal.users, key="ID")
-    lander("timeline_comments", (c for rows in portal.timeline_comments.values() for c in rows), key="ID")
-    lander("companies", portal.companies, key="ID")
-    lander("contacts", portal.contacts, key="ID")
-    lander("requisites", portal.requisites, key="ID")
-
-
-def _land_onec(lander: _Lander, world: World) -> None:
-    for entity, (set_name, key) in ONEC_SETS.items():
-        lander(entity, onec.render(world, lander.connection_name, set_name), key=key)
-
-
-LANDERS = {"amocrm": _land_amocrm, "bitrix24": _land_bitrix24, "onec": _land_onec}
-
-
-def land_world(conn: psycopg.Connection, world: World, progress: Callable[[str], None] = print) -> int:
-    """Empty the raw tables and COPY every source of ``world`` in; returns the rows landed."""
+def land_world(conn: psycopg.Connection, world: World, config_dir: Path,
+               progress: Callable[[str], None] = print) -> int:  # fmt: skip
+    """Empty the raw tables and COPY every API source of ``world`` in, a file source through
+    its exports (beside ``config_dir``, where the demo configuration is); returns the rows landed."""
     truncate_raw_tables(conn)
     total = 0
     for source in world.sources:
-        lander = _Lander(conn, source.system, source.name, upsert=False)
-        LANDERS[source.system](lander, world)
+        if source.system == "file":
+            rows = _land_exports(conn, world, source.name, config_dir, "full")
+        else:
+            lander = _Lander(conn, source.system, source.name, upsert=False)
+            LANDERS[source.system](lander, world)
+            rows = lander.rows
         gc.collect()
-        progress(f"  {source.name}: {lander.rows:,} rows")
-        total += lander.rows
+        progress(f"  {source.name}: {rows:,} rows")
+        total += rows
     conn.execute("analyze")
     conn.commit()
     return total
 
 
-def reland_world(conn: psycopg.Connection, world: World, progress: Callable[[str], None] = print) -> int:
+def reland_world(conn: psycopg.Connection, world: World, config_dir: Path,
+                 progress: Callable[[str], None] = print) -> int:  # fmt: skip
     """Upsert what the sources serve now over what landed, as extraction would."""
     total = 0
     for source in world.sources:
-        lander = _Lander(conn, source.system, source.name, upsert=True)
-        LANDERS[source.system](lander, world)
-        lander.mark_unserved_deleted()
+        if source.system == "file":
+            rows = _land_exports(conn, world, source.name, config_dir, "incremental")
+        else:
+            lander = _Lander(conn, source.system, source.name, upsert=True)
+            LANDERS[source.system](lander, world)
+            lander.mark_unserved_deleted()
+            rows = lander.rows
         gc.collect()
-        progress(f"  {source.name}: {lander.rows:,} rows staged")
-        total += lander.rows
+        progress(f"  {source.name}: {rows:,} rows staged")
+        total += rows
     conn.execute("analyze")
     conn.commit()
     return total

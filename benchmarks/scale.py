@@ -22,21 +22,22 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks import common
-from benchmarks.bulk_landing import land_world, reland_world, urls_for
+from benchmarks.bulk_landing import land_world, reland_world
 from benchmarks.worlds import advance_by_share
+from sandbox.bulk import urls_for
 from sandbox.world.generate import generate
 
 DBT_DIR = common.PROJECT_ROOT / "dbt"
 PLACEHOLDER_SECRETS = {  # the demo configuration names them; nothing here connects to a CRM
     "AMO_RETAIL_CLIENT_ID": "bench", "AMO_RETAIL_CLIENT_SECRET": "bench", "AMO_RETAIL_REFRESH_TOKEN": "bench",
     "B24_WHOLESALE_WEBHOOK": "http://127.0.0.1:1/rest/1/bench/", "ONEC_USER": "bench", "ONEC_PASSWORD": "bench",
-    "TELEGRAM_BOT_TOKEN": "1:bench",
+    "TELEGRAM_BOT_TOKEN": "1:bench", "MEGAPLAN_TOKEN": "bench", "CREATIO_USER": "bench", "CREATIO_PASSWORD": "bench",
+    "RBS_USER": "bench", "RBS_PASSWORD": "bench",
 }  # fmt: skip
 
 
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common.use_private_warehouse()
     facts = common.machine_facts()
     target_path = common.results_dir().parent / f"dbt-target-{args.deals}"
+    config_dir = common.results_dir().parent / "config"  # the file source's exports go beside it
     steps: dict[str, dict[str, Any]] = {}
 
     def step(name: str, seconds: float, memory: common.PeakMemory, **extra: Any) -> None:
@@ -158,12 +160,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             conn.execute(
                 f"drop schema {schema} cascade"
             )  # the extraction benchmarks' peers: not the product's
-        rows = land_world(conn, world, progress=lambda s: print(s, flush=True))
-        with tempfile.TemporaryDirectory() as config_dir:
-            write_demo_config(world, urls_for(world), config_dir)
-            write_config_tables(conn, load_config(Path(config_dir)))
-            conn.execute("drop table if exists marts.dq_lost_deal_issues")
-            conn.commit()
+        write_demo_config(world, urls_for(world, config_dir), config_dir)
+        write_config_tables(conn, load_config(config_dir))
+        conn.execute("drop table if exists marts.dq_lost_deal_issues")
+        conn.commit()
+        rows = land_world(conn, world, config_dir, progress=lambda s: print(s, flush=True))
     step("land raw (bulk COPY)", sw.seconds, memory, rows=rows)
     print(f"counts: {counts()}", flush=True)
 
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
          share=round(change.changed / len(world.deals), 4))  # fmt: skip
 
     with common.PeakMemory() as memory, common.Stopwatch() as sw, common.connect(autocommit=False) as conn:
-        staged = reland_world(conn, world, progress=lambda s: print(s, flush=True))
+        staged = reland_world(conn, world, config_dir, progress=lambda s: print(s, flush=True))
     step("land the change (upsert)", sw.seconds, memory, rows_staged=staged)
 
     result, memory, seconds = dbt(["build"], target_path)
