@@ -22,6 +22,7 @@ from sandbox.creatio import render as creatio
 from sandbox.megaplan.render import Renderer as MegaplanRenderer
 from sandbox.onec import render as onec
 from sandbox.onec import schema as onec_schema
+from sandbox.rosbiznessoft.installation import Installation
 from sandbox.rosbiznessoft.render import Renderer as RbsRenderer
 from sandbox.serve import EXPORTS_FOLDER
 from sandbox.world.demo_config import RBS_INSTALLATION
@@ -150,10 +151,9 @@ def land_creatio(lander: Lander, world: World) -> None:
         )
 
 
-def land_rosbiznessoft(lander: Lander, world: World) -> None:
+def land_rosbiznessoft(lander: Lander, world: World, installation: Installation = RBS_INSTALLATION) -> None:
     """As the extractor lands them: {structure, fields (as served), values (by meaning)}, the
     stage result read as open / won / lost, rows in the bin (visible 0) landed deleted."""
-    installation = RBS_INSTALLATION
     site = RbsRenderer(world, lander.connection_name, installation)
     statuses = {installation.result_value(status): status for status in ("open", "won", "lost")}
     for meaning in RBS_TABLES:
@@ -172,7 +172,7 @@ def land_rosbiznessoft(lander: Lander, world: World) -> None:
         lander(meaning, binned, key=None, deleted=True)
 
 
-LANDERS: dict[str, Callable[[Lander, World], None]] = {
+LANDERS: dict[str, Callable[..., None]] = {  # system -> lander(lander, world, **options)
     "amocrm": land_amocrm,
     "bitrix24": land_bitrix24,
     "onec": land_onec,

@@ -18,32 +18,19 @@ import yaml
 from dwh.config import load_config
 from dwh.config.tables import write_config_tables
 from dwh.warehouse import Target
-from extractors.common.landing import RawLanding, RawRecord
 from sandbox.creatio import fixtures as creatio_fixtures
-from sandbox.creatio import render as creatio
 from sandbox.megaplan import fixtures as megaplan_fixtures
 from sandbox.megaplan import render as megaplan
 from sandbox.rosbiznessoft import fixtures as rbs_fixtures
 from sandbox.rosbiznessoft.installation import DEFAULT as RBS_INSTALLATION
-from sandbox.rosbiznessoft.render import Renderer as RbsRenderer
 from sandbox.world.demo_config import alerts_yaml, funnel_yaml, source_mapping
 from sandbox.world.model import Deal, Stage, World
 from tests.dbt.conftest import DEAL_MODELS, Dbt, clean_warehouse
+from tests.dbt.world_landing import land_connection
 
 CREATIO = creatio_fixtures.SOURCE
 MEGAPLAN = megaplan_fixtures.SOURCE
 RBS = rbs_fixtures.SOURCE
-RBS_STRUCTURES = ("deals", "stage_history", "pipelines", "stages", "loss_reasons", "comments", "users",
-                  "companies", "company_details")  # fmt: skip
-CREATIO_SETS = {  # raw table -> OData entity set
-    "opportunities": "Opportunity",
-    "stage_history": "OpportunityInStage",
-    "stages": "OpportunityStage",
-    "close_reasons": "OpportunityCloseReason",
-    "users": "SysAdminUnit",
-    "contacts": "Contact",
-    "accounts": "Account",
-}
 SECRETS = {
     "CREATIO_B2B_USER": "warehouse",
     "CREATIO_B2B_PASSWORD": "s3cret",
@@ -57,73 +44,6 @@ SECRETS = {
 class Built:
     worlds: dict[str, World]
     conn: psycopg.Connection
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _land(
-    conn: psycopg.Connection, system: str, source: str, entity: str, rows: list[tuple[str, Any]]
-) -> None:
-    RawLanding(conn, system, source).upsert(entity, [RawRecord(id=i, record=_json_safe(r)) for i, r in rows])
-
-
-def land_creatio(conn: psycopg.Connection, world: World) -> None:
-    for entity, set_name in CREATIO_SETS.items():
-        rows = creatio.render(world, CREATIO, set_name)
-        _land(conn, "creatio", CREATIO, entity, [(str(r["Id"]), r) for r in rows])
-    conn.commit()
-
-
-def land_megaplan(conn: psycopg.Connection, world: World) -> None:
-    """As the extractor lands them: deals from the collection (bare links), a deal's status
-    history and comments as ``<deal id>|<row id>``, custom field definitions by name."""
-    site = megaplan.Renderer(world, MEGAPLAN)
-    deals = site.deals()
-    _land(conn, "megaplan", MEGAPLAN, "deals", [(d.id, site.deal(d, card=False)) for d in deals])
-    _land(
-        conn, "megaplan", MEGAPLAN, "programs", [(p.id, site.program(p, card=False)) for p in site.pipelines]
-    )
-    states = [s for p in site.pipelines for s in site.states(p)]
-    _land(conn, "megaplan", MEGAPLAN, "program_states", [(s["id"], s) for s in states])
-    history = [(f"{d.id}|{r['id']}", r) for d in deals for r in site.status_history(d)]
-    _land(conn, "megaplan", MEGAPLAN, "status_history", history)
-    comments = [(f"{d.id}|{c.id}", site.comment(d, c)) for d in deals for c in d.comments]
-    _land(conn, "megaplan", MEGAPLAN, "comments", comments)
-    _land(conn, "megaplan", MEGAPLAN, "employees", [(e["id"], e) for e in site.employees()])
-    companies = site.contractor_companies()
-    _land(conn, "megaplan", MEGAPLAN, "contractor_companies", [(c["id"], c) for c in companies])
-    _land(conn, "megaplan", MEGAPLAN, "deal_fields", [(f["name"], f) for f in site.deal_field_definitions()])
-    conn.commit()
-
-
-def land_rosbiznessoft(conn: psycopg.Connection, world: World) -> None:
-    """As the extractor lands them: {structure, fields (as served), values (by meaning)}, the
-    stage result read as open / won / lost, rows in the bin (visible 0) landed deleted."""
-    site = RbsRenderer(world, RBS, RBS_INSTALLATION)
-    statuses = {value: status for status, value in (("open", "1"), ("won", "2"), ("lost", "3"))}
-    for meaning in RBS_STRUCTURES:
-        served = {row[RBS_INSTALLATION.field("id")]: row for row in site.structure(meaning)}
-        live, binned = [], []
-        for values in getattr(site, meaning)():
-            if meaning == "stages":
-                values = {**values, "stage_status": statuses[values["stage_result"]]}
-            record = {"structure": RBS_INSTALLATION.structure(meaning), "fields": served[values["id"]],
-                      "values": values}  # fmt: skip
-            (binned if values.get("visible") == "0" else live).append(
-                RawRecord(id=values["id"], record=record)
-            )
-        landing = RawLanding(conn, "rosbiznessoft", RBS)
-        landing.upsert(meaning, live)
-        landing.upsert(meaning, binned, deleted=True)
-    conn.commit()
 
 
 def write_config(conn: psycopg.Connection, worlds: dict[str, World], folder: Path) -> None:
@@ -164,9 +84,9 @@ def built(warehouse: Target, dbt: Dbt, tmp_path_factory: pytest.TempPathFactory)
         for name, value in SECRETS.items():
             env.setenv(name, value)
         write_config(conn, worlds, folder / "config")
-        land_creatio(conn, worlds[CREATIO])
-        land_megaplan(conn, worlds[MEGAPLAN])
-        land_rosbiznessoft(conn, worlds[RBS])
+        land_connection(conn, worlds[CREATIO], "creatio", CREATIO)
+        land_connection(conn, worlds[MEGAPLAN], "megaplan", MEGAPLAN)
+        land_connection(conn, worlds[RBS], "rosbiznessoft", RBS, installation=RBS_INSTALLATION)
         dbt("build", "--full-refresh", *DEAL_MODELS)
         yield Built(worlds, conn)
 

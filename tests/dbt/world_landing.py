@@ -31,7 +31,7 @@ def write_world_config(conn: psycopg.Connection, world: World, config_dir: Path)
     conn.commit()
 
 
-class _Lander:
+class UpsertLander:
     """Lands one connection's entities and remembers the ids each one served."""
 
     def __init__(self, conn: psycopg.Connection, system: str, connection_name: str):
@@ -51,6 +51,17 @@ class _Lander:
         for entity, ids in self.served.items():
             if (self.system, entity) not in APPEND_ONLY:
                 reconcile(self.conn, self.system, self.connection_name, entity, ids)
+
+
+def land_connection(
+    conn: psycopg.Connection, world: World, system: str, source_name: str, **options: Any
+) -> UpsertLander:
+    """One API connection of ``world`` upserted as its API serves it (``options``: the
+    system's lander's, e.g. a RosBiznesSoft installation)."""
+    lander = UpsertLander(conn, system, source_name)
+    LANDERS[system](lander, world, **options)
+    conn.commit()
+    return lander
 
 
 def land_world(
@@ -83,7 +94,6 @@ def land_world(
             if report.error or report.rejects:
                 raise AssertionError(f"{source.name}: {report.error or report.rejects}")
             continue
-        lander = _Lander(conn, source.system, source.name)
-        LANDERS[source.system](lander, world)
+        lander = land_connection(conn, world, source.system, source.name)
         if not replace:
             lander.mark_unserved_deleted()

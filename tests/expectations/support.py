@@ -7,7 +7,6 @@ The tests point ``DWH_DATABASE_URL`` at the private database, so the product's o
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import psycopg
@@ -19,22 +18,17 @@ from dwh.config.models import FileSource
 from dwh.warehouse import Target
 from expectations.marts import MART_SUITES
 from expectations.raw import RAW_TABLES as RAW_SUITE_TABLES
-from extractors.common.landing import RawLanding, RawRecord
 from extractors.common.runner import run_connection
-from sandbox.amocrm.render import account_for
-from sandbox.amocrm.render import render as render_amocrm
-from sandbox.bitrix24.render import Portal
 from sandbox.creatio import fixtures as creatio_fixtures
 from sandbox.files import fixtures as file_fixtures
 from sandbox.files.render import connection_settings, write_exports
 from sandbox.megaplan import fixtures as megaplan_fixtures
-from sandbox.onec import schema as onec_schema
-from sandbox.onec.render import render as render_onec
 from sandbox.rosbiznessoft import fixtures as rbs_fixtures
+from sandbox.rosbiznessoft.installation import DEFAULT as RBS_DEFAULT_INSTALLATION
 from sandbox.world.generate import generate
 from sandbox.world.model import World
-from tests.dbt.landing import RAW_TABLES, land
-from tests.dbt.test_more_sources import land_creatio, land_megaplan, land_rosbiznessoft
+from tests.dbt.landing import RAW_TABLES
+from tests.dbt.world_landing import land_connection
 
 DATABASE = "quality_checks"
 MORE_SYSTEMS = ("megaplan", "creatio", "rosbiznessoft", "file")
@@ -73,64 +67,25 @@ def world(deals: int = 90) -> World:
     return generate(seed=11, deals=deals)
 
 
-def _onec_key(set_name: str):
-    if set_name == onec_schema.DEAL_STAGE_STATS.name:
-        return lambda r: f"{r['Сделка_Key']}|{r['ЭтапПроцесса_Key']}"
-    if set_name == onec_schema.EXCHANGE_RATES.name:
-        return lambda r: f"{r['Валюта_Key']}|{r['Period']}"
-    return "Ref_Key"
-
-
-ONEC_SETS = {
-    "deals": onec_schema.DEALS.name,
-    "deal_kinds": onec_schema.DEAL_KINDS.name,
-    "stages": onec_schema.STAGES.name,
-    "deal_stage_stats": onec_schema.DEAL_STAGE_STATS.name,
-    "loss_reasons": onec_schema.LOSS_REASONS.name,
-    "partners": onec_schema.PARTNERS.name,
-    "counterparties": onec_schema.COUNTERPARTIES.name,
-    "users": onec_schema.USERS.name,
-    "currencies": onec_schema.CURRENCIES.name,
-    "exchange_rates": onec_schema.EXCHANGE_RATES.name,
-}
+def _counts(conn: psycopg.Connection, systems: tuple[str, ...]) -> dict[str, int]:
+    """Rows in every raw table of ``systems`` that the raw suites check."""
+    counts = {}
+    for table in RAW_SUITE_TABLES:
+        if table.system in systems:
+            query = f'select count(*) from "{table.schema}"."{table.entity}"'
+            counts[f"{table.schema}.{table.entity}"] = conn.execute(query).fetchone()[0]
+    conn.commit()
+    return counts
 
 
 def land_world(
     conn: psycopg.Connection, w: World, systems: tuple[str, ...] = ("amocrm", "bitrix24", "onec")
 ) -> dict:
     """Every raw table of ``systems``, landed with what the sandbox serves. Returns the counts."""
-    counts: dict[str, int] = {}
-    by_system = {s.system: s.name for s in w.sources}
-    if "amocrm" in systems:
-        name = by_system["amocrm"]
-        r = render_amocrm(w, name, account_for(w, name, "http://127.0.0.1:9"))
-        amo: dict[str, list[dict[str, Any]]] = {
-            "leads": r.leads, "pipelines": r.pipelines, "loss_reasons": r.loss_reasons, "events": r.events,
-            "users": r.users, "notes": r.notes, "contacts": r.contacts, "companies": r.companies,
-        }  # fmt: skip
-        for entity, records in amo.items():
-            counts[f"raw_amocrm.{entity}"] = land(conn, "amocrm", name, entity, records)
-        counts["raw_amocrm.leads"] += land(conn, "amocrm", name, "leads", r.deleted_leads, deleted=True)
-    if "bitrix24" in systems:
-        name = by_system["bitrix24"]
-        p = Portal(w, name)
-        b24: dict[str, tuple[list[dict[str, Any]], Any]] = {
-            "deals": (p.deals, "ID"), "stage_history": (p.stage_history, "ID"), "categories": (p.categories, "id"),
-            "statuses": (p.statuses, "ID"), "users": (p.users, "ID"),
-            "timeline_comments": ([c for cs in p.timeline_comments.values() for c in cs], "ID"),
-            "companies": (p.companies, "ID"), "contacts": (p.contacts, "ID"), "requisites": (p.requisites, "ID"),
-        }  # fmt: skip
-        for entity, (records, key) in b24.items():
-            counts[f"raw_bitrix24.{entity}"] = land(conn, "bitrix24", name, entity, records, key=key)
-        # one row per field, keyed by the field's name (the record itself does not hold it)
-        fields = [RawRecord(id=field, record=meta) for field, meta in p.deal_fields.items()]
-        counts["raw_bitrix24.deal_fields"] = RawLanding(conn, "bitrix24", name).upsert("deal_fields", fields)
-        conn.commit()
-    if "onec" in systems:
-        name = by_system["onec"]
-        for entity, set_name in ONEC_SETS.items():
-            counts[f"raw_onec.{entity}"] = land(conn, "onec", name, entity, render_onec(w, name, set_name),
-                                                key=_onec_key(set_name))  # fmt: skip
+    for source in w.sources:
+        if source.system in systems:
+            land_connection(conn, w, source.system, source.name)
+    counts = _counts(conn, systems)
     assert set(counts) == {f"raw_{s}.{e}" for s in systems for e in RAW_TABLES[s]}
     return counts
 
@@ -143,11 +98,12 @@ def land_more_sources(
     connection's exports (deals and stage history) written to ``folder`` and loaded by the file
     extractor itself. Returns the row count of every raw table of ``systems``."""
     if "megaplan" in systems:
-        land_megaplan(conn, megaplan_fixtures.build_world())
+        land_connection(conn, megaplan_fixtures.build_world(), "megaplan", megaplan_fixtures.SOURCE)
     if "creatio" in systems:
-        land_creatio(conn, creatio_fixtures.build_world())
+        land_connection(conn, creatio_fixtures.build_world(), "creatio", creatio_fixtures.SOURCE)
     if "rosbiznessoft" in systems:
-        land_rosbiznessoft(conn, rbs_fixtures.build_world())
+        land_connection(conn, rbs_fixtures.build_world(), "rosbiznessoft", rbs_fixtures.SOURCE,
+                        installation=RBS_DEFAULT_INSTALLATION)  # fmt: skip
     if "file" in systems:
         exports = file_fixtures.build_world()
         source = FileSource.model_validate({**connection_settings(folder), "name": file_fixtures.SOURCE})
@@ -163,15 +119,7 @@ def land_more_sources(
                 assert report.error is None and not report.rejects, (report.error, report.rejects)
         finally:
             conn.autocommit = False
-    counts = {
-        f"{t.schema}.{t.entity}": conn.execute(f'select count(*) from "{t.schema}"."{t.entity}"').fetchone()[
-            0
-        ]
-        for t in RAW_SUITE_TABLES
-        if t.system in systems
-    }
-    conn.commit()
-    return counts
+    return _counts(conn, systems)
 
 
 GOOD_MARTS = """

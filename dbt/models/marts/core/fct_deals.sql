@@ -73,9 +73,7 @@ deals as (
         source_loaded_at,
         inputs_fingerprint
     from {{ ref('int_deals_enriched') }}
-    {%- if is_incremental() %}
-        where deal_key in (select to_build.deal_key from to_build)
-    {%- endif %}
+    where deal_key in (select to_build.deal_key from to_build)  -- every deal on a full build
 )
 
 select * from deals
