@@ -97,7 +97,7 @@ BROKEN = {
     ),
     "an unknown meaning": (
         EXAMPLE.replace('      stage: "Этап"\n', '      etap: "Этап"\n'),
-        ["sources[{i}].columns", "column meanings among deal_id, pipeline, stage", "found etap"],
+        ["sources[{i}].columns", "column meanings among deal_id, deal_name, pipeline, stage", "found etap"],
     ),
     "one column for two meanings": (
         EXAMPLE.replace('      comment: "Комментарий"\n', '      comment: "Причина отказа"\n'),
