@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sandbox.world.layout import CONDITIONAL_REFUSAL_NAME, MEGAPLAN_PROGRAMS
 from sandbox.world.model import (
     Comment,
     Company,
@@ -34,29 +35,11 @@ from sandbox.world.vocabulary import make_inn, render_inn
 
 SOURCE = "megaplan_main"
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
-REFUSAL = "Условный отказ"
+REFUSAL = CONDITIONAL_REFUSAL_NAME
 
-SALES_STAGES = [  # id, name, kind, canonical, reason named by the state
-    ("101", "Новая заявка", "process", "new", None),
-    ("102", "Квалификация", "process", "contact", None),
-    ("103", "КП отправлено", "process", "proposal", None),
-    ("104", "Переговоры", "process", "contract", None),
-    ("105", REFUSAL, "conditional_refusal", None, None),
-    ("106", "Сделка заключена", "won", None, None),
-    ("107", "Отказ: дорого", "lost", None, "Отказ: дорого"),
-    ("108", "Отказ: нет бюджета", "lost", None, "Отказ: нет бюджета"),
-    ("109", "Отказ: выбрали конкурента", "lost", None, "Отказ: выбрали конкурента"),
-    ("110", "Не дозвонились 📵", "lost", None, "Не дозвонились 📵"),
-]
-PROJECT_STAGES = [
-    ("201", "Новый проект", "process", "new", None),
-    ("202", "Встреча", "process", "contact", None),
-    ("203", "Расчёт", "process", None, None),  # left unmapped on purpose
-    ("204", "Предложение", "process", "proposal", None),
-    ("205", "Договор", "process", "contract", None),
-    ("206", "Проект реализован", "won", None, None),
-    ("207", "Отказ", "lost", None, None),
-]
+# the programs are the generated world's (id, name, kind, canonical, reason named by the state)
+SALES_STAGES = MEGAPLAN_PROGRAMS[("11", "Продажи")]
+PROJECT_STAGES = MEGAPLAN_PROGRAMS[("12", "Проекты")]
 # the enumeration custom field's values: id, name, canonical code
 REASONS = [
     ("9001", "Нет бюджета", "no_budget"),
